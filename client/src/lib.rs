@@ -1,0 +1,1 @@
+//! The Silo site daemon (`silo-site`).

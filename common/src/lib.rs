@@ -1,0 +1,10 @@
+//! Silo's pure core, shared by the coordinator and the site daemon.
+//!
+//! Nothing in this crate touches the network, spawns a task or opens a file on its own:
+//! callers hand it data and get numbers back. That keeps the privacy arithmetic testable in
+//! isolation and lets both sides of the wire rely on exactly the same code.
+//!
+//! - [`privacy`]: DP mechanisms, noise samplers, the RDP and PLD accountants and noise
+//!   calibration.
+
+pub mod privacy;

@@ -1,0 +1,1 @@
+//! Noise calibration: the smallest noise multiplier that meets a target (ε, δ).

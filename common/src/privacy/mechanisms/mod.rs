@@ -1,0 +1,1 @@
+//! DP mechanisms (placeholder until the mechanisms land).

@@ -1,0 +1,1 @@
+//! Noise sources (placeholder until the samplers land).

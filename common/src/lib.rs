@@ -6,5 +6,10 @@
 //!
 //! - [`privacy`]: DP mechanisms, noise samplers, the RDP and PLD accountants and noise
 //!   calibration.
+//! - [`spec`]: job specs, parsed and validated identically on both sides of the wire.
+//! - [`synth`]: seeded synthetic data for demos and tests.
 
 pub mod privacy;
+pub mod spec;
+pub mod stats;
+pub mod synth;

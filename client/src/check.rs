@@ -1,0 +1,264 @@
+//! `silo-site check`: validate the config, the data and the ledger, and show what the site
+//! would register. Sends nothing.
+//!
+//! The report shows exact row and unit counts to the *local operator*; none of these
+//! numbers is ever sent to the coordinator (registration carries only declared metadata
+//! and the spend, see [`crate::daemon::build_register`]).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::config::{DatasetKind, SiteConfig};
+use crate::data::csv;
+use crate::ledger::{Ledger, SPEND_ACCOUNTANTS};
+
+/// What `check` found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckReport {
+    /// The config file.
+    pub config: PathBuf,
+    /// The site name.
+    pub site: String,
+    /// The coordinator URL.
+    pub coordinator: String,
+    /// Allowed job kinds.
+    pub allowed_kinds: Vec<String>,
+    /// The per-job ε cap.
+    pub max_epsilon_per_job: f64,
+    /// The noise floor, if any.
+    pub min_noise_multiplier: Option<f64>,
+    /// The ledger database.
+    pub ledger: PathBuf,
+    /// Ledger entries (0 when the ledger does not exist yet).
+    pub ledger_entries: u64,
+    /// Ledger head hash.
+    pub ledger_head: Option<String>,
+    /// One report per dataset.
+    pub datasets: Vec<DatasetReport>,
+    /// Every problem found (empty = ready to serve).
+    pub errors: Vec<String>,
+    /// Things the operator should know that do not stop the site (skipped rows).
+    pub warnings: Vec<String>,
+}
+
+/// One dataset as `check` sees it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DatasetReport {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: String,
+    /// File or folder.
+    pub path: Option<PathBuf>,
+    /// The privacy unit.
+    pub privacy_unit: String,
+    /// Data rows (CSV only; local information, never sent).
+    pub rows: Option<u64>,
+    /// Distinct privacy units (CSV only; local information, never sent).
+    pub units: Option<u64>,
+    /// Header columns (CSV only).
+    pub columns: Option<Vec<String>>,
+    /// Lifetime cap.
+    pub epsilon_budget: f64,
+    /// δ.
+    pub delta: f64,
+    /// Composed spend from the ledger.
+    pub epsilon_spent: f64,
+    /// Cap − spend.
+    pub epsilon_remaining: f64,
+}
+
+impl CheckReport {
+    /// Whether the site is ready to serve.
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The human-readable report (stdout); the errors themselves go to stderr.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "site {} ({})", self.site, self.config.display());
+        let _ = writeln!(s, "  coordinator    {}", self.coordinator);
+        let _ = writeln!(s, "  allowed kinds  {}", self.allowed_kinds.join(", "));
+        let floor = self
+            .min_noise_multiplier
+            .map(|f| format!(", noise multiplier >= {f}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  per job        epsilon <= {}{floor}",
+            self.max_epsilon_per_job
+        );
+        let head = self
+            .ledger_head
+            .as_deref()
+            .map(|h| &h[..h.len().min(16)])
+            .unwrap_or("-");
+        let _ = writeln!(
+            s,
+            "  ledger         {} ({} entries, head {head})",
+            self.ledger.display(),
+            self.ledger_entries
+        );
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "{:<16} {:<6} {:>10} {:>10} {:>10} {:>10} {:>10}  {:<16} columns",
+            "dataset", "kind", "rows", "units", "budget", "spent", "remaining", "privacy unit"
+        );
+        let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+        for d in &self.datasets {
+            let _ = writeln!(
+                s,
+                "{:<16} {:<6} {:>10} {:>10} {:>10.4} {:>10.4} {:>10.4}  {:<16} {}",
+                d.name,
+                d.kind,
+                opt(d.rows),
+                opt(d.units),
+                d.epsilon_budget,
+                d.epsilon_spent,
+                d.epsilon_remaining,
+                d.privacy_unit,
+                d.columns
+                    .as_ref()
+                    .map(|c| c.join(","))
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+        let _ = writeln!(s);
+        for w in &self.warnings {
+            let _ = writeln!(s, "warning: {w}");
+        }
+        if self.errors.is_empty() {
+            let _ = writeln!(
+                s,
+                "ok: the site would register {} dataset(s); nothing was sent",
+                self.datasets.len()
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "not ready: {} problem(s), listed on stderr",
+                self.errors.len()
+            );
+        }
+        s
+    }
+}
+
+/// Checks `config`'s data and ledger; collects every problem.
+pub fn check(config: &SiteConfig) -> CheckReport {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let ledger_path = config.ledger_path();
+    // Read-only: a missing ledger is an empty one; `check` creates nothing.
+    let ledger = if ledger_path.exists() {
+        match Ledger::open(&ledger_path) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                errors.push(format!("{e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let (mut entries, mut head) = (0, None);
+    if let Some(l) = &ledger {
+        match l.verify() {
+            Ok(v) => {
+                entries = v.entries;
+                head = v.head.clone();
+                if let Some(bad) = v.first_bad {
+                    errors.push(format!(
+                        "{}: the ledger chain is broken at entry {}: {}",
+                        ledger_path.display(),
+                        bad.seq,
+                        bad.reason
+                    ));
+                }
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let mut datasets = Vec::new();
+    for d in &config.datasets {
+        let (mut rows, mut units, mut columns) = (None, None, None);
+        if d.kind == DatasetKind::Csv
+            && let Some(path) = &d.path
+        {
+            match csv::summarize(path, &d.privacy_unit) {
+                Ok(s) => {
+                    if s.rows_without_unit > 0 {
+                        warnings.push(format!(
+                            "{}: {} row(s) have an empty privacy unit {:?}; they will be skipped",
+                            path.display(),
+                            s.rows_without_unit,
+                            d.privacy_unit
+                        ));
+                    }
+                    if let Some(declared) = &d.columns {
+                        for c in declared.iter().filter(|c| !s.columns.contains(c)) {
+                            errors.push(format!(
+                                "{}: dataset {}: declared column {c:?} is not in the header ({})",
+                                config.path.display(),
+                                d.name,
+                                s.columns.join(", ")
+                            ));
+                        }
+                    }
+                    rows = Some(s.rows);
+                    units = Some(s.units);
+                    columns = Some(s.columns);
+                }
+                Err(e) => errors.push(format!("dataset {}: {e}", d.name)),
+            }
+        }
+        let spent = match &ledger {
+            Some(l) => l
+                .spent(&d.name, d.delta, &SPEND_ACCOUNTANTS)
+                .unwrap_or_else(|e| {
+                    errors.push(format!(
+                        "dataset {}: cannot compose its ledger history: {e}",
+                        d.name
+                    ));
+                    f64::NAN
+                }),
+            None => 0.0,
+        };
+        datasets.push(DatasetReport {
+            name: d.name.clone(),
+            kind: d.kind.as_str().into(),
+            path: d.path.clone(),
+            privacy_unit: d.privacy_unit.clone(),
+            rows,
+            units,
+            columns,
+            epsilon_budget: d.epsilon_budget,
+            delta: d.delta,
+            epsilon_spent: spent,
+            epsilon_remaining: (d.epsilon_budget - spent).max(0.0),
+        });
+    }
+    CheckReport {
+        config: config.path.clone(),
+        site: config.name.clone(),
+        coordinator: config.coordinator.clone(),
+        allowed_kinds: config
+            .policy
+            .allowed_kinds
+            .iter()
+            .map(|k| k.as_str().to_string())
+            .collect(),
+        max_epsilon_per_job: config.policy.max_epsilon_per_job,
+        min_noise_multiplier: config.policy.min_noise_multiplier,
+        ledger: ledger_path,
+        ledger_entries: entries,
+        ledger_head: head,
+        datasets,
+        errors,
+        warnings,
+    }
+}

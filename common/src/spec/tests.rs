@@ -1,0 +1,65 @@
+use super::*;
+
+const HISTOGRAM: &str = r#"
+kind = "dp_stats"
+name = "age-histogram"
+dataset = "visits"
+sites = "all"
+min_sites = 2
+[privacy]
+epsilon = 0.5
+delta = 1e-6
+[params]
+statistic = "histogram"
+column = "age"
+lower = 0.0
+upper = 120.0
+bins = [0.0, 18.0, 40.0, 65.0, 120.0]
+"#;
+
+#[test]
+fn design_example_parses() {
+    let spec = JobSpec::parse_toml(HISTOGRAM, "spec.toml").unwrap();
+    assert_eq!(spec.kind, JobKind::DpStats);
+    assert_eq!(spec.min_sites, 2);
+    assert!(spec.sites.includes("anyone"));
+    let params = DpStatsParams::from_spec(&spec).unwrap();
+    assert_eq!(params.statistic, Statistic::Histogram);
+    assert_eq!(params.noise_kind(&spec), NoiseKind::Gaussian);
+    let back = JobSpec::from_json(&spec.to_json(), "wire").unwrap();
+    assert_eq!(back, spec);
+}
+
+#[test]
+fn every_problem_is_reported_with_its_field() {
+    let bad = HISTOGRAM
+        .replace("epsilon = 0.5", "epsilon = -1.0")
+        .replace("bins = [0.0, 18.0, 40.0, 65.0, 120.0]", "bins = [0.0, 40.0, 18.0]")
+        .replace("min_sites = 2", "min_sites = 0");
+    let err = JobSpec::parse_toml(&bad, "spec.toml").unwrap_err();
+    let fields: Vec<_> = err.issues.iter().map(|i| i.field.as_str()).collect();
+    assert!(fields.contains(&"privacy.epsilon"), "{err}");
+    assert!(fields.contains(&"params.bins"), "{err}");
+    assert!(fields.contains(&"min_sites"), "{err}");
+    assert!(err.to_string().starts_with("spec.toml: "), "{err}");
+}
+
+#[test]
+fn missing_field_and_unknown_kind_are_refused() {
+    let err = JobSpec::parse_toml(&HISTOGRAM.replace("dataset = \"visits\"\n", ""), "s.toml").unwrap_err();
+    assert!(err.to_string().contains("dataset"), "{err}");
+    let err = JobSpec::parse_toml(&HISTOGRAM.replace("dp_stats", "dp_magic"), "s.toml").unwrap_err();
+    assert!(err.to_string().contains("dp_magic"), "{err}");
+    let err = JobSpec::parse_toml("kind = ", "s.toml").unwrap_err();
+    assert_eq!(err.issues[0].field, "toml");
+}
+
+#[test]
+fn gaussian_without_delta_is_refused() {
+    let spec = HISTOGRAM.replace("delta = 1e-6\n", "").replace("[params]\n", "[params]\nmechanism = \"gaussian\"\n");
+    let err = JobSpec::parse_toml(&spec, "s.toml").unwrap_err();
+    assert!(err.issues.iter().any(|i| i.field == "privacy.delta"), "{err}");
+    let laplace = HISTOGRAM.replace("delta = 1e-6\n", "");
+    let spec = JobSpec::parse_toml(&laplace, "s.toml").unwrap();
+    assert_eq!(DpStatsParams::from_spec(&spec).unwrap().noise_kind(&spec), NoiseKind::Laplace);
+}

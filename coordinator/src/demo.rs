@@ -1,0 +1,248 @@
+//! `silo demo`: the whole system in one process on synthetic data.
+//!
+//! The demo is the production path with the people removed: it makes a throwaway project
+//! CA and certificates, writes the same config files a deployment uses, starts the
+//! coordinator and three site daemons talking real gRPC over 127.0.0.1 with mutual TLS,
+//! submits jobs through the admin CLI code, and prints results and the budget audit.
+//! Everything stays in `--out` so the user can inspect it and re-run the CLI against it.
+//!
+//! This module is the only place the coordinator crate touches site code (to run the
+//! sites in-process); the coordinator's server never does.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use silo_client::config::SiteConfig;
+use silo_client::daemon::{self, DaemonEvent};
+use silo_common::synth::visits;
+use silo_proto::tls::{Role, TlsFiles};
+use tokio::sync::{mpsc, watch};
+
+use crate::ca::{self, Ca};
+use crate::cli::job::{self, JobCommand, SubmitArgs};
+use crate::cli::sites::{self, AuditArgs, BudgetCommand};
+use crate::cli::admin::AdminOpts;
+use crate::config::CoordinatorConfig;
+
+/// The demo's sites and their patient counts.
+const SITES: [(&str, usize); 3] = [("hospital-a", 2_000), ("hospital-b", 3_000), ("hospital-c", 4_000)];
+/// Seed of the synthetic data (the noise is never seeded).
+const DATA_SEED: u64 = 20_261_127;
+/// Marks a folder as the demo's own, so a re-run may replace it.
+const MARKER: &str = ".silo-demo";
+
+/// Runs the demo, writing into `out`.
+pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
+    prepare(out_dir)?;
+    let out_dir = std::fs::canonicalize(out_dir)?;
+    let step = |out: &mut dyn Write, text: &str| writeln!(out, "==> {text}");
+
+    step(out, &format!("project CA and certificates in {}", out_dir.join("certs").display()))?;
+    let certs = out_dir.join("certs");
+    let authority = Ca::generate()?;
+    authority.write(&certs, false)?;
+    let issue = |role: Role, name: &str| -> Result<TlsFiles> {
+        let pair = authority.issue(role, name, &[], 30)?;
+        ca::write_pair(&certs, name, &pair, false)?;
+        Ok(ca::tls_files(&certs, &certs, name))
+    };
+    let coordinator_tls = issue(Role::Coordinator, "coordinator")?;
+    issue(Role::Admin, "demo-admin")?;
+    issue(Role::Auditor, "demo-auditor")?;
+
+    step(out, "synthetic visit tables for three hospitals")?;
+    let mut truth_ages = Vec::new();
+    for (i, (site, patients)) in SITES.iter().enumerate() {
+        issue(Role::Site, site)?;
+        let rows = visits::site_visits(i, *patients, DATA_SEED);
+        let dir = out_dir.join("data").join(site);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("visits.csv"), visits::to_csv(&rows))?;
+        // One age per patient: the unit-level truth the DP mean estimates (demo only; the
+        // demo made the data, a real coordinator never sees it).
+        let mut seen = std::collections::HashSet::new();
+        truth_ages.extend(rows.iter().filter(|r| seen.insert(r.person_id)).map(|r| r.age));
+        writeln!(out, "    {site}: {patients} patients, {} visits", rows.len())?;
+    }
+
+    step(out, "coordinator on 127.0.0.1 (mutual TLS)")?;
+    let listen: SocketAddr = "127.0.0.1:0".parse().expect("valid address");
+    let config = CoordinatorConfig::new(listen, out_dir.join("coordinator-data"), Some(coordinator_tls));
+    let coordinator = crate::server::start(config).await?;
+    let addr = coordinator.local_addr();
+    let url = format!("https://{addr}");
+    write_coordinator_toml(&out_dir, addr)?;
+    write_admin_toml(&out_dir, &url, "demo-admin", "silo-admin.toml")?;
+    write_admin_toml(&out_dir, &url, "demo-auditor", "silo-auditor.toml")?;
+    writeln!(out, "    listening on {url}")?;
+
+    step(out, "three site daemons dial out and register")?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (event_tx, mut event_rx) = mpsc::unbounded_channel();
+    let mut daemons = Vec::new();
+    for (site, _) in SITES {
+        let path = write_site_toml(&out_dir, site, &url)?;
+        let config = SiteConfig::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut stop = stop_rx.clone();
+        let events = event_tx.clone();
+        daemons.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            daemon::run_with_events(config, shutdown, Some(events)).await
+        }));
+    }
+    drop(event_tx);
+    let mut registered = 0;
+    while registered < SITES.len() {
+        match tokio::time::timeout(Duration::from_secs(30), event_rx.recv()).await {
+            Ok(Some(DaemonEvent::Registered { .. })) => registered += 1,
+            Ok(Some(_)) => {}
+            Ok(None) => bail!("a site daemon stopped before registering"),
+            Err(_) => bail!("only {registered} of {} sites registered within 30 s", SITES.len()),
+        }
+    }
+    writeln!(out, "    {registered} sites registered")?;
+    // Keep draining daemon events so their senders never block or fill up.
+    let drain = tokio::spawn(async move { while event_rx.recv().await.is_some() {} });
+
+    let admin = AdminOpts { admin_config: Some(out_dir.join("silo-admin.toml")) };
+    let specs = write_specs(&out_dir)?;
+    let mut outcome = Ok(());
+    for spec in specs {
+        step(out, &format!("silo job submit {} --wait", spec.strip_prefix(&out_dir).unwrap_or(&spec).display()))?;
+        let args = SubmitArgs { spec, wait: true, json: false, admin: admin.clone() };
+        if let Err(e) = job::run(JobCommand::Submit(args), out).await {
+            outcome = Err(e);
+            break;
+        }
+    }
+    if outcome.is_ok() {
+        let n = truth_ages.len() as f64;
+        let mean = truth_ages.iter().sum::<f64>() / n;
+        writeln!(out, "    (demo only) true pooled mean age over {n} patients: {mean:.2}")?;
+        step(out, "silo budget audit")?;
+        let audit = AuditArgs { site: None, dataset: None, json: false, admin: admin.clone() };
+        outcome = sites::budget(BudgetCommand::Audit(audit), out).await;
+    }
+
+    let _ = stop_tx.send(true);
+    for d in daemons {
+        match tokio::time::timeout(Duration::from_secs(15), d).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!("site daemon stopped with an error: {e:#}"),
+            Ok(Err(e)) => tracing::warn!("site daemon task failed: {e}"),
+            Err(_) => tracing::warn!("site daemon did not stop within 15 s"),
+        }
+    }
+    drain.abort();
+    coordinator.shutdown().await?;
+    outcome?;
+
+    let rel = |p: &str| out_dir.join(p).display().to_string();
+    writeln!(out)?;
+    writeln!(out, "Everything is in {}. To look again:", out_dir.display())?;
+    writeln!(out, "  silo serve --config {} &", rel("coordinator.toml"))?;
+    writeln!(out, "  silo budget audit --admin-config {}", rel("silo-auditor.toml"))?;
+    writeln!(out, "  silo job list --admin-config {}", rel("silo-admin.toml"))?;
+    writeln!(out, "  silo-site ledger --config {}", rel("site-hospital-a.toml"))?;
+    Ok(())
+}
+
+/// Creates `out`, replacing a previous demo's folder but never anything else.
+fn prepare(out: &Path) -> Result<()> {
+    if out.exists() {
+        let is_demo = out.join(MARKER).exists();
+        let empty = std::fs::read_dir(out).with_context(|| format!("cannot read {}", out.display()))?.next().is_none();
+        if is_demo {
+            std::fs::remove_dir_all(out).with_context(|| format!("cannot clear the previous demo in {}", out.display()))?;
+        } else if !empty {
+            return Err(crate::cli::usage(format!(
+                "{} exists and is not a silo demo folder: choose another --out",
+                out.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::write(out.join(MARKER), "written by `silo demo`; a re-run replaces this folder\n")?;
+    Ok(())
+}
+
+fn write_coordinator_toml(dir: &Path, addr: SocketAddr) -> Result<()> {
+    let text = format!(
+        "# Written by `silo demo`. Start it again with: silo serve --config coordinator.toml\n\
+         listen = \"{addr}\"\n\
+         data_dir = \"coordinator-data\"\n\
+         [tls]\n\
+         ca = \"certs/ca.pem\"\n\
+         cert = \"certs/coordinator.pem\"\n\
+         key = \"certs/coordinator.key\"\n"
+    );
+    std::fs::write(dir.join("coordinator.toml"), text)?;
+    Ok(())
+}
+
+fn write_admin_toml(dir: &Path, url: &str, name: &str, file: &str) -> Result<()> {
+    let text = format!(
+        "# Written by `silo demo`: the CLI's connection as {name}.\n\
+         coordinator = \"{url}\"\n\
+         [tls]\n\
+         ca = \"certs/ca.pem\"\n\
+         cert = \"certs/{name}.pem\"\n\
+         key = \"certs/{name}.key\"\n"
+    );
+    std::fs::write(dir.join(file), text)?;
+    Ok(())
+}
+
+fn write_site_toml(dir: &Path, site: &str, url: &str) -> Result<PathBuf> {
+    let text = format!(
+        "# Written by `silo demo`: site daemon config of {site}.\n\
+         name = \"{site}\"\n\
+         coordinator = \"{url}\"\n\
+         data_dir = \"site-data/{site}\"\n\
+         [tls]\n\
+         ca = \"certs/ca.pem\"\n\
+         cert = \"certs/{site}.pem\"\n\
+         key = \"certs/{site}.key\"\n\
+         [policy]\n\
+         allowed_kinds = [\"dp_stats\", \"pmi_svd\", \"contrastive_svd\", \"dp_clip\"]\n\
+         max_epsilon_per_job = 2.0\n\
+         [[datasets]]\n\
+         name = \"visits\"\n\
+         kind = \"csv\"\n\
+         path = \"data/{site}/visits.csv\"\n\
+         privacy_unit = \"person_id\"\n\
+         epsilon_budget = 4.0\n\
+         delta = 1e-6\n\
+         columns = [\"person_id\", \"age\", \"length_of_stay\"]\n"
+    );
+    let path = dir.join(format!("site-{site}.toml"));
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// The demo's job specs, written where the user can read and resubmit them.
+fn write_specs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let jobs = dir.join("jobs");
+    std::fs::create_dir_all(&jobs)?;
+    let mean = "# Mean age per patient, pure DP (Laplace): one row per patient.\n\
+        kind = \"dp_stats\"\nname = \"mean-age\"\ndataset = \"visits\"\nsites = \"all\"\nmin_sites = 2\n\
+        [privacy]\nepsilon = 0.5\n\
+        [params]\nstatistic = \"mean\"\ncolumn = \"age\"\nlower = 0.0\nupper = 110.0\n";
+    let histogram = "# Age histogram, (epsilon, delta)-DP (Gaussian), up to 2 visits per patient.\n\
+        kind = \"dp_stats\"\nname = \"age-histogram\"\ndataset = \"visits\"\nsites = \"all\"\nmin_sites = 2\n\
+        [privacy]\nepsilon = 0.5\ndelta = 1e-6\n\
+        [params]\nstatistic = \"histogram\"\ncolumn = \"age\"\nlower = 0.0\nupper = 110.0\n\
+        bins = [0.0, 18.0, 40.0, 65.0, 110.0]\nmax_rows_per_unit = 2\n";
+    let mut paths = Vec::new();
+    for (name, text) in [("mean-age.toml", mean), ("age-histogram.toml", histogram)] {
+        let p = jobs.join(name);
+        std::fs::write(&p, text)?;
+        paths.push(p);
+    }
+    Ok(paths)
+}

@@ -1,0 +1,118 @@
+//! Federated jobs on the coordinator: the [`scheduler`] that drives every job through its
+//! lifecycle, and one state machine per job kind behind the [`JobKind`] trait (STYLE
+//! rule 4): a new job kind is a new folder here (`dp_stats/` today) and one line in
+//! [`job_kind`].
+//!
+//! A job kind is pure: it plans the parameters of each round, absorbs each site's
+//! (already noised, already charged) result, closes rounds and finally turns what it
+//! absorbed into result files and a summary. Everything with side effects — tasks, sites,
+//! timeouts, retries, storage — is the scheduler's.
+
+pub mod dp_stats;
+pub mod scheduler;
+pub mod status;
+
+use std::collections::BTreeMap;
+
+use silo_common::spec::{JobKind as SpecKind, JobSpec};
+
+use crate::store::ChargeRecord;
+
+pub use scheduler::{Scheduler, SchedulerError, SchedulerHandle, SiteLinks, AvailableSite};
+
+/// What a round sends to each site besides the spec.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RoundPlan {
+    /// Round parameters as JSON (`Task.params_json`).
+    pub params_json: Vec<u8>,
+    /// Round input (`Task.payload`), e.g. model weights; may be empty.
+    pub payload: Vec<u8>,
+}
+
+/// What [`JobKind::finalize`] gets to know besides the results it absorbed.
+#[derive(Clone, Debug)]
+pub struct FinalizeContext<'a> {
+    /// The job id.
+    pub job_id: &'a str,
+    /// The job's spec.
+    pub spec: &'a JobSpec,
+    /// Every charge the job caused at every site (including retried and excluded tasks).
+    pub charges: &'a [ChargeRecord],
+}
+
+impl FinalizeContext<'_> {
+    /// ε the job cost each site that charged for it: the sum of the job's charges at the
+    /// site (basic sequential composition — an upper bound; a retried round is a new
+    /// release and counts again).
+    pub fn epsilon_spent(&self) -> BTreeMap<String, f64> {
+        let mut spent = BTreeMap::new();
+        for c in self.charges {
+            *spent.entry(c.site.clone()).or_insert(0.0) += c.epsilon;
+        }
+        spent
+    }
+}
+
+/// A finished job's artefacts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobOutput {
+    /// Files of `data_dir/jobs/<id>/result/`, by name (`report.json`, ...).
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Short summary shown in `JobStatus.summary_json`.
+    pub summary: serde_json::Value,
+}
+
+/// Why a job kind could not go on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JobError {
+    /// A site's result does not parse or fails a check (NaN, wrong shape, ...).
+    #[error("invalid result: {0}")]
+    InvalidResult(String),
+    /// The coordinator has no state machine for this job kind.
+    #[error("job kind {0} is not supported by this coordinator")]
+    Unsupported(String),
+    /// The spec's parameters do not fit the kind (should have failed validation).
+    #[error("invalid job parameters: {0}")]
+    Params(String),
+    /// Round aggregation or finalization failed.
+    #[error("{0}")]
+    Aggregate(String),
+}
+
+/// The state machine of one job kind. Rounds are numbered from 1.
+///
+/// The scheduler calls, per round: [`plan_round`](JobKind::plan_round) once per attempt,
+/// [`on_result`](JobKind::on_result) for each site that delivered, then either
+/// [`end_round`](JobKind::end_round) (the quorum held) or
+/// [`abort_round`](JobKind::abort_round) (the attempt is retried with new tasks, so what
+/// it absorbed must be forgotten). After the last round, [`finalize`](JobKind::finalize).
+/// After a coordinator restart the scheduler rebuilds the state by replaying the stored
+/// results of the completed rounds through `on_result` and `end_round`.
+pub trait JobKind: Send + Sync {
+    /// How many rounds the job runs.
+    fn rounds(&self) -> u32;
+
+    /// Parameters of `round` for every site.
+    fn plan_round(&mut self, round: u32) -> Result<RoundPlan, JobError>;
+
+    /// Checks and absorbs one site's result of `round`. An error refuses that result only
+    /// (the site's task fails; the round goes on if its quorum holds).
+    fn on_result(&mut self, round: u32, site: &str, result: &[u8]) -> Result<(), JobError>;
+
+    /// Forgets what was absorbed in the current attempt of `round`.
+    fn abort_round(&mut self, round: u32);
+
+    /// Closes `round` with the results absorbed so far.
+    fn end_round(&mut self, round: u32) -> Result<(), JobError>;
+
+    /// Builds the job's result files and summary.
+    fn finalize(&mut self, ctx: &FinalizeContext<'_>) -> Result<JobOutput, JobError>;
+}
+
+/// The state machine for a spec's kind.
+pub fn job_kind(spec: &JobSpec) -> Result<Box<dyn JobKind>, JobError> {
+    match spec.kind {
+        SpecKind::DpStats => Ok(Box::new(dp_stats::DpStats::new(spec)?)),
+        other => Err(JobError::Unsupported(other.to_string())),
+    }
+}

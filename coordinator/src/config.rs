@@ -215,7 +215,10 @@ impl Issues {
         match value.as_str() {
             Some(s) => Some(s.to_string()),
             None => {
-                self.push(field, format!("expected a string, found {}", value.type_str()));
+                self.push(
+                    field,
+                    format!("expected a string, found {}", value.type_str()),
+                );
                 None
             }
         }
@@ -225,7 +228,10 @@ impl Issues {
         match value.as_bool() {
             Some(b) => Some(b),
             None => {
-                self.push(field, format!("expected true or false, found {}", value.type_str()));
+                self.push(
+                    field,
+                    format!("expected true or false, found {}", value.type_str()),
+                );
                 None
             }
         }
@@ -235,7 +241,10 @@ impl Issues {
         match value.as_integer() {
             Some(i) => Some(i),
             None => {
-                self.push(field, format!("expected an integer, found {}", value.type_str()));
+                self.push(
+                    field,
+                    format!("expected an integer, found {}", value.type_str()),
+                );
                 None
             }
         }
@@ -286,7 +295,10 @@ impl RawConfig {
         for (name, slot) in [
             ("SILO_HEARTBEAT_SECONDS", &mut self.heartbeat_seconds),
             ("SILO_ROUND_RETRIES", &mut self.round_retries),
-            ("SILO_SHUTDOWN_GRACE_SECONDS", &mut self.shutdown_grace_seconds),
+            (
+                "SILO_SHUTDOWN_GRACE_SECONDS",
+                &mut self.shutdown_grace_seconds,
+            ),
             ("SILO_MAX_RESULT_BYTES", &mut self.max_result_bytes),
         ] {
             if let Some(i) = int(name, issues) {
@@ -312,7 +324,10 @@ impl RawConfig {
         };
         let listen = match &self.listen {
             None => {
-                issues.push("listen", "missing: expected an address such as \"127.0.0.1:7443\"");
+                issues.push(
+                    "listen",
+                    "missing: expected an address such as \"127.0.0.1:7443\"",
+                );
                 None
             }
             Some(s) => match s.parse::<SocketAddr>() {
@@ -328,7 +343,10 @@ impl RawConfig {
         };
         let data_dir = match self.data_dir.as_deref() {
             None => {
-                issues.push("data_dir", "missing: expected the directory for the database and job results");
+                issues.push(
+                    "data_dir",
+                    "missing: expected the directory for the database and job results",
+                );
                 None
             }
             Some(s) if s.trim().is_empty() => {
@@ -340,7 +358,11 @@ impl RawConfig {
         let insecure = self.insecure.unwrap_or(false);
         let tls = if self.tls_present {
             let mut missing = Vec::new();
-            for (name, v) in [("ca", &self.tls_ca), ("cert", &self.tls_cert), ("key", &self.tls_key)] {
+            for (name, v) in [
+                ("ca", &self.tls_ca),
+                ("cert", &self.tls_cert),
+                ("key", &self.tls_key),
+            ] {
                 if v.as_deref().is_none_or(|s| s.trim().is_empty()) {
                     missing.push(name);
                 }
@@ -430,8 +452,10 @@ mod tests {
     use super::*;
 
     fn parse(text: &str, env: &[(&str, &str)]) -> Result<CoordinatorConfig, ConfigError> {
-        let env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         CoordinatorConfig::from_toml(text, "coordinator.toml", Path::new("/etc/silo"), |k| {
             env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
         })
@@ -510,10 +534,17 @@ ca = "ca.pem"
     fn tls_is_required_unless_insecure_on_loopback() {
         let err = parse("listen = \"127.0.0.1:1\"\ndata_dir = \"d\"\n", &[]).unwrap_err();
         assert_eq!(err.issues[0].field, "tls");
-        let c = parse("listen = \"127.0.0.1:0\"\ndata_dir = \"d\"\ninsecure = true\n", &[]).unwrap();
+        let c = parse(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"d\"\ninsecure = true\n",
+            &[],
+        )
+        .unwrap();
         assert!(c.insecure && c.tls.is_none());
-        let err = parse("listen = \"0.0.0.0:7443\"\ndata_dir = \"d\"\ninsecure = true\n", &[])
-            .unwrap_err();
+        let err = parse(
+            "listen = \"0.0.0.0:7443\"\ndata_dir = \"d\"\ninsecure = true\n",
+            &[],
+        )
+        .unwrap_err();
         assert_eq!(err.issues[0].field, "insecure");
         assert!(err.to_string().contains("loopback"), "{err}");
     }

@@ -10,6 +10,7 @@ pub mod job;
 pub mod privacy;
 pub mod serve;
 pub mod sites;
+pub mod synth;
 
 use clap::{Parser, Subcommand};
 
@@ -41,6 +42,9 @@ pub enum Command {
     /// Privacy budgets per site and dataset.
     #[command(subcommand)]
     Budget(sites::BudgetCommand),
+    /// Seeded synthetic site data.
+    #[command(subcommand)]
+    Synth(synth::SynthCommand),
     /// Coordinator and three sites in one process on synthetic data (real mTLS gRPC).
     Demo(demo::DemoArgs),
 }
@@ -90,6 +94,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Job(cmd) => block_on(job::run(cmd, &mut out)),
         Command::Sites(args) => block_on(sites::sites(args, &mut out)),
         Command::Budget(cmd) => block_on(sites::budget(cmd, &mut out)),
+        Command::Synth(cmd) => synth::run(cmd, &mut out),
         Command::Demo(args) => demo::run(args, &mut out),
     }
 }

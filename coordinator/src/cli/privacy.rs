@@ -223,7 +223,7 @@ fn epsilon(args: EpsilonArgs, out: &mut impl Write) -> Result<()> {
         obj.insert("accountant".into(), json!(kind.as_str()));
         writeln!(out, "{doc}")?;
     } else {
-        writeln!(out, "epsilon = {} at delta = {}", fmt_eps(eps), args.delta)?;
+        writeln!(out, "epsilon = {} at delta = {}", fmt_eps(eps), fmt_delta(args.delta))?;
         writeln!(out, "  {description}")?;
         writeln!(out, "  accountant: {}", describe(kind))?;
     }
@@ -269,7 +269,7 @@ fn sigma(args: SigmaArgs, out: &mut impl Write) -> Result<()> {
             out,
             "  {description}: epsilon = {} at delta = {} (target {})",
             fmt_eps(calibration.epsilon),
-            args.delta,
+            fmt_delta(args.delta),
             args.epsilon
         )?;
         writeln!(out, "  accountant: {}", describe(kind))?;
@@ -283,6 +283,10 @@ fn fmt_eps(eps: f64) -> String {
     } else {
         format!("{eps:.4}")
     }
+}
+
+fn fmt_delta(delta: f64) -> String {
+    if delta < 1e-3 { format!("{delta:e}") } else { delta.to_string() }
 }
 
 fn describe(kind: AccountantKind) -> &'static str {

@@ -18,7 +18,7 @@ use silo_common::spec::{JobKind as SpecKind, JobSpec};
 
 use crate::store::ChargeRecord;
 
-pub use scheduler::{Scheduler, SchedulerError, SchedulerHandle, SiteLinks, AvailableSite};
+pub use scheduler::{AvailableSite, Scheduler, SchedulerError, SchedulerHandle, SiteLinks};
 
 /// What a round sends to each site besides the spec.
 #[derive(Clone, Debug, Default, PartialEq)]

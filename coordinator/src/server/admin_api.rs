@@ -12,9 +12,9 @@ use silo_common::spec::JobSpec;
 use silo_proto::admin_api_server::AdminApi;
 use silo_proto::tls::{PeerIdentity, Role};
 use silo_proto::{
-    BudgetAuditRequest, BudgetAuditResponse, BudgetRow, DatasetInfo, HealthRequest,
-    HealthResponse, JobEvent, JobRef, JobStatus, ListJobsRequest, ListJobsResponse,
-    ListSitesRequest, ListSitesResponse, ResultFile, SiteInfo, SubmitJobRequest,
+    BudgetAuditRequest, BudgetAuditResponse, BudgetRow, DatasetInfo, HealthRequest, HealthResponse,
+    JobEvent, JobRef, JobStatus, ListJobsRequest, ListJobsResponse, ListSitesRequest,
+    ListSitesResponse, ResultFile, SiteInfo, SubmitJobRequest,
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::Stream;
@@ -86,7 +86,10 @@ type Streamed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl AdminApi for AdminService {
-    async fn health(&self, request: Request<HealthRequest>) -> Result<Response<HealthResponse>, Status> {
+    async fn health(
+        &self,
+        request: Request<HealthRequest>,
+    ) -> Result<Response<HealthResponse>, Status> {
         let peer = self.authorize(&request, Action::Read)?;
         Ok(Response::new(HealthResponse {
             status: "serving".into(),
@@ -96,7 +99,10 @@ impl AdminApi for AdminService {
         }))
     }
 
-    async fn submit_job(&self, request: Request<SubmitJobRequest>) -> Result<Response<JobStatus>, Status> {
+    async fn submit_job(
+        &self,
+        request: Request<SubmitJobRequest>,
+    ) -> Result<Response<JobStatus>, Status> {
         let peer = self.authorize(&request, Action::Submit)?;
         let spec = JobSpec::parse_toml(&request.get_ref().spec_toml, "job spec")
             .map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
@@ -119,13 +125,23 @@ impl AdminApi for AdminService {
             summary_json: None,
         };
         let stored = record.clone();
-        blocking(&self.hub.store, move |s| s.insert_job(&stored)).await.map_err(ApiError::from)?;
-        tracing::info!("job {} ({}, {}) submitted by {peer}", record.id, record.kind, record.name);
+        blocking(&self.hub.store, move |s| s.insert_job(&stored))
+            .await
+            .map_err(ApiError::from)?;
+        tracing::info!(
+            "job {} ({}, {}) submitted by {peer}",
+            record.id,
+            record.kind,
+            record.name
+        );
         self.hub.scheduler.job_submitted(record.id.clone()).await;
         Ok(Response::new(job_status(&record, &[])))
     }
 
-    async fn list_jobs(&self, request: Request<ListJobsRequest>) -> Result<Response<ListJobsResponse>, Status> {
+    async fn list_jobs(
+        &self,
+        request: Request<ListJobsRequest>,
+    ) -> Result<Response<ListJobsResponse>, Status> {
         self.authorize(&request, Action::Read)?;
         let jobs = blocking(&self.hub.store, |s| {
             s.jobs()?
@@ -148,7 +164,10 @@ impl AdminApi for AdminService {
 
     type WatchJobStream = Streamed<JobEvent>;
 
-    async fn watch_job(&self, request: Request<JobRef>) -> Result<Response<Self::WatchJobStream>, Status> {
+    async fn watch_job(
+        &self,
+        request: Request<JobRef>,
+    ) -> Result<Response<Self::WatchJobStream>, Status> {
         self.authorize(&request, Action::Read)?;
         let id = request.into_inner().id;
         // Subscribe before reading the current status so no change falls in between.
@@ -177,7 +196,9 @@ impl AdminApi for AdminService {
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Missed some: the store has the latest state.
                         let owned = id.clone();
-                        match blocking(&hub.store, move |s| Ok((s.job(&owned)?, s.tasks(&owned)?))).await {
+                        match blocking(&hub.store, move |s| Ok((s.job(&owned)?, s.tasks(&owned)?)))
+                            .await
+                        {
                             Ok((Some(job), tasks)) => JobEvent {
                                 status: Some(job_status(&job, &tasks)),
                                 message: String::new(),
@@ -217,7 +238,10 @@ impl AdminApi for AdminService {
 
     type GetResultStream = Streamed<ResultFile>;
 
-    async fn get_result(&self, request: Request<JobRef>) -> Result<Response<Self::GetResultStream>, Status> {
+    async fn get_result(
+        &self,
+        request: Request<JobRef>,
+    ) -> Result<Response<Self::GetResultStream>, Status> {
         self.authorize(&request, Action::Read)?;
         let id = request.into_inner().id;
         let status = self.status_of(&id).await?;
@@ -272,11 +296,16 @@ impl AdminApi for AdminService {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn list_sites(&self, request: Request<ListSitesRequest>) -> Result<Response<ListSitesResponse>, Status> {
+    async fn list_sites(
+        &self,
+        request: Request<ListSitesRequest>,
+    ) -> Result<Response<ListSitesResponse>, Status> {
         self.authorize(&request, Action::Read)?;
-        let (sites, charges) = blocking(&self.hub.store, |s| Ok((s.sites()?, s.charges(None, None)?)))
-            .await
-            .map_err(ApiError::from)?;
+        let (sites, charges) = blocking(&self.hub.store, |s| {
+            Ok((s.sites()?, s.charges(None, None)?))
+        })
+        .await
+        .map_err(ApiError::from)?;
         let sites = sites
             .into_iter()
             .map(|site| {
@@ -301,12 +330,16 @@ impl AdminApi for AdminService {
     ) -> Result<Response<BudgetAuditResponse>, Status> {
         self.authorize(&request, Action::Read)?;
         let BudgetAuditRequest { site, dataset } = request.into_inner();
-        let (sites, charges) = blocking(&self.hub.store, |s| Ok((s.sites()?, s.charges(None, None)?)))
-            .await
-            .map_err(ApiError::from)?;
+        let (sites, charges) = blocking(&self.hub.store, |s| {
+            Ok((s.sites()?, s.charges(None, None)?))
+        })
+        .await
+        .map_err(ApiError::from)?;
         let rows = budget_rows(&sites, &charges)
             .into_iter()
-            .filter(|r| (site.is_empty() || r.site == site) && (dataset.is_empty() || r.dataset == dataset))
+            .filter(|r| {
+                (site.is_empty() || r.site == site) && (dataset.is_empty() || r.dataset == dataset)
+            })
             .collect();
         Ok(Response::new(BudgetAuditResponse { rows }))
     }
@@ -362,16 +395,21 @@ fn ledger_consistent(site: &SiteRecord, audit_head: Option<&str>) -> bool {
 fn budget_rows(sites: &[SiteRecord], charges: &[ChargeRecord]) -> Vec<BudgetRow> {
     let mut rows = Vec::new();
     for site in sites {
-        let site_charges: Vec<&ChargeRecord> = charges.iter().filter(|c| c.site == site.name).collect();
+        let site_charges: Vec<&ChargeRecord> =
+            charges.iter().filter(|c| c.site == site.name).collect();
         let consistent = ledger_consistent(site, audit_head(charges, &site.name));
         let mut names: BTreeSet<&str> = site.datasets.iter().map(|d| d.name.as_str()).collect();
         names.extend(site_charges.iter().map(|c| c.dataset.as_str()));
         for name in names {
             let declared = site.datasets.iter().find(|d| d.name == name);
-            let of_dataset: Vec<&&ChargeRecord> = site_charges.iter().filter(|c| c.dataset == name).collect();
+            let of_dataset: Vec<&&ChargeRecord> =
+                site_charges.iter().filter(|c| c.dataset == name).collect();
             // Spend only grows: the larger of what the site declared and its latest charge
             // is the latest report (and the safe side).
-            let latest_charge = of_dataset.iter().max_by_key(|c| c.seq).map(|c| c.epsilon_spent);
+            let latest_charge = of_dataset
+                .iter()
+                .max_by_key(|c| c.seq)
+                .map(|c| c.epsilon_spent);
             let declared_spent = declared.map(|d| d.epsilon_spent);
             let spent = match (declared_spent, latest_charge) {
                 (Some(a), Some(b)) => a.max(b),
@@ -384,7 +422,8 @@ fn budget_rows(sites: &[SiteRecord], charges: &[ChargeRecord]) -> Vec<BudgetRow>
                 .map(|d| d.delta)
                 .or_else(|| of_dataset.first().map(|c| c.delta))
                 .unwrap_or(0.0);
-            let jobs: BTreeMap<&str, ()> = of_dataset.iter().map(|c| (c.job_id.as_str(), ())).collect();
+            let jobs: BTreeMap<&str, ()> =
+                of_dataset.iter().map(|c| (c.job_id.as_str(), ())).collect();
             rows.push(BudgetRow {
                 site: site.name.clone(),
                 dataset: name.to_string(),
@@ -471,7 +510,11 @@ mod tests {
 
     #[test]
     fn budget_rows_use_the_latest_spend_and_flag_head_mismatches() {
-        let sites = [site("a", "h2", 0.2), site("b", "other", 0.0), site("c", "", 0.0)];
+        let sites = [
+            site("a", "h2", 0.2),
+            site("b", "other", 0.0),
+            site("c", "", 0.0),
+        ];
         let charges = [
             charge("a", 1, "j1", 0.7, "h1"),
             charge("a", 2, "j2", 1.2, "h2"),
@@ -484,7 +527,10 @@ mod tests {
         assert!((a.epsilon_remaining - 2.8).abs() < 1e-12);
         assert_eq!(a.jobs, vec!["j1".to_string(), "j2".to_string()]);
         assert!(a.ledger_consistent);
-        assert!(!rows[1].ledger_consistent, "b's head disagrees with its newest charge");
+        assert!(
+            !rows[1].ledger_consistent,
+            "b's head disagrees with its newest charge"
+        );
         assert!(rows[2].ledger_consistent, "nothing to compare for c");
         assert_eq!(rows[2].charges, 0);
     }

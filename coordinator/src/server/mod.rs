@@ -132,9 +132,13 @@ impl RunningCoordinator {
         if let Some(mut server) = self.server.take() {
             match tokio::time::timeout(self.grace, &mut server).await {
                 Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => result = Err(anyhow::Error::new(e).context("the gRPC server failed")),
+                Ok(Ok(Err(e))) => {
+                    result = Err(anyhow::Error::new(e).context("the gRPC server failed"))
+                }
                 Ok(Err(e)) if e.is_cancelled() => {}
-                Ok(Err(e)) => result = Err(anyhow::Error::new(e).context("the gRPC server task failed")),
+                Ok(Err(e)) => {
+                    result = Err(anyhow::Error::new(e).context("the gRPC server task failed"))
+                }
                 Err(_) => {
                     tracing::warn!(
                         "connections still open after the {:?} grace period; closing them",
@@ -194,7 +198,7 @@ pub async fn start(config: CoordinatorConfig) -> anyhow::Result<RunningCoordinat
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (events, _) = broadcast::channel(256);
     let registry = Arc::new(SiteRegistry::default());
-    let (scheduler, handle) = Scheduler::new(
+    let (mut scheduler, handle) = Scheduler::new(
         Arc::clone(&store),
         registry.clone(),
         events.clone(),
@@ -202,6 +206,8 @@ pub async fn start(config: CoordinatorConfig) -> anyhow::Result<RunningCoordinat
             round_retries: config.round_retries,
         },
     );
+    // Unfinished jobs are back in the scheduler before the first request is served.
+    scheduler.resume_jobs().await;
     let tasks = Arc::new(TaskGroup::new());
     tasks.spawn(scheduler.run(shutdown_rx.clone()));
     let hub = Arc::new(Hub {
@@ -252,7 +258,11 @@ pub async fn start(config: CoordinatorConfig) -> anyhow::Result<RunningCoordinat
     });
     tracing::info!(
         "coordinator listening on {addr} ({})",
-        if tls_on { "mutual TLS" } else { "plaintext, insecure" }
+        if tls_on {
+            "mutual TLS"
+        } else {
+            "plaintext, insecure"
+        }
     );
     Ok(RunningCoordinator {
         addr,

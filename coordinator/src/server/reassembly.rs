@@ -147,33 +147,46 @@ mod tests {
     fn chunks_in_order_make_the_result() {
         let mut r = Reassembly::new(100);
         assert_eq!(r.push(chunk("t", 0, b"ab", false)), Chunked::Pending);
-        assert_eq!(r.push(chunk("u", 1, b"x", true)), Chunked::Complete {
-            task_id: "u".into(),
-            data: b"x".to_vec()
-        });
-        assert_eq!(r.push(chunk("t", 1, b"cd", true)), Chunked::Complete {
-            task_id: "t".into(),
-            data: b"abcd".to_vec()
-        });
+        assert_eq!(
+            r.push(chunk("u", 1, b"x", true)),
+            Chunked::Complete {
+                task_id: "u".into(),
+                data: b"x".to_vec()
+            }
+        );
+        assert_eq!(
+            r.push(chunk("t", 1, b"cd", true)),
+            Chunked::Complete {
+                task_id: "t".into(),
+                data: b"abcd".to_vec()
+            }
+        );
     }
 
     #[test]
     fn oversized_results_are_rejected_and_the_rest_ignored() {
         let mut r = Reassembly::new(3);
         assert_eq!(r.push(chunk("t", 0, b"ab", false)), Chunked::Pending);
-        assert!(matches!(r.push(chunk("t", 1, b"cd", false)), Chunked::Rejected { reason, .. } if reason.contains("limit of 3 bytes")));
+        assert!(
+            matches!(r.push(chunk("t", 1, b"cd", false)), Chunked::Rejected { reason, .. } if reason.contains("limit of 3 bytes"))
+        );
         assert_eq!(r.push(chunk("t", 2, b"ef", true)), Chunked::Ignored);
         // The task id is forgotten after its last chunk.
-        assert_eq!(r.push(chunk("t", 0, b"a", true)), Chunked::Complete {
-            task_id: "t".into(),
-            data: b"a".to_vec()
-        });
+        assert_eq!(
+            r.push(chunk("t", 0, b"a", true)),
+            Chunked::Complete {
+                task_id: "t".into(),
+                data: b"a".to_vec()
+            }
+        );
     }
 
     #[test]
     fn gaps_are_rejected() {
         let mut r = Reassembly::new(100);
         assert_eq!(r.push(chunk("t", 0, b"ab", false)), Chunked::Pending);
-        assert!(matches!(r.push(chunk("t", 2, b"cd", true)), Chunked::Rejected { reason, .. } if reason.contains("chunk 2 arrived where chunk 1")));
+        assert!(
+            matches!(r.push(chunk("t", 2, b"cd", true)), Chunked::Rejected { reason, .. } if reason.contains("chunk 2 arrived where chunk 1"))
+        );
     }
 }

@@ -87,7 +87,9 @@ async fn open_session(
                 REGISTER_TIMEOUT.as_secs()
             ))
         })?
-        .map_err(|s| ApiError::InvalidArgument(format!("session stream failed: {}", s.message())))?;
+        .map_err(|s| {
+            ApiError::InvalidArgument(format!("session stream failed: {}", s.message()))
+        })?;
     let register = match first {
         Some(SiteMessage {
             body: Some(Up::Register(register)),
@@ -141,7 +143,9 @@ async fn open_session(
     let spawned = hub.tasks.spawn(reader.run(inbound, replaced, shutdown));
     if !spawned {
         hub.registry.unregister(&name, session);
-        return Err(ApiError::Unavailable("the coordinator is shutting down".into()));
+        return Err(ApiError::Unavailable(
+            "the coordinator is shutting down".into(),
+        ));
     }
     hub.scheduler.site_connected(name).await;
     Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -165,13 +169,22 @@ fn site_record(register: &Register) -> Result<SiteRecord, ApiError> {
             issues.push(format!("{at}: declared twice"));
         }
         if !(d.epsilon_budget.is_finite() && d.epsilon_budget >= 0.0) {
-            issues.push(format!("{at}: epsilon_budget {}: expected a finite number >= 0", d.epsilon_budget));
+            issues.push(format!(
+                "{at}: epsilon_budget {}: expected a finite number >= 0",
+                d.epsilon_budget
+            ));
         }
         if !(d.delta >= 0.0 && d.delta < 1.0) {
-            issues.push(format!("{at}: delta {}: expected a number in [0, 1)", d.delta));
+            issues.push(format!(
+                "{at}: delta {}: expected a number in [0, 1)",
+                d.delta
+            ));
         }
         if !(d.epsilon_spent.is_finite() && d.epsilon_spent >= 0.0) {
-            issues.push(format!("{at}: epsilon_spent {}: expected a finite number >= 0", d.epsilon_spent));
+            issues.push(format!(
+                "{at}: epsilon_spent {}: expected a finite number >= 0",
+                d.epsilon_spent
+            ));
         }
     }
     if !issues.is_empty() {
@@ -347,7 +360,10 @@ impl SessionReader {
                 Ok(())
             }
             Some(Up::Register(_)) => {
-                tracing::warn!("site {}: ignoring a second Register on one session", self.site);
+                tracing::warn!(
+                    "site {}: ignoring a second Register on one session",
+                    self.site
+                );
                 Ok(())
             }
             None => Ok(()),

@@ -57,10 +57,8 @@ impl TaskGroup {
         let Some(mut set) = set else {
             return;
         };
-        let drained = tokio::time::timeout(grace, async {
-            while set.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(grace, async { while set.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             tracing::warn!(
                 "{} task(s) still running after the {grace:?} grace period; aborting them",

@@ -59,7 +59,10 @@ pub(super) fn read_all(path: &Path) -> Result<Vec<u8>, StoreError> {
 
 /// Reads up to `max_len` bytes of `path` from `offset`.
 pub(super) fn read_range(path: &Path, offset: u64, max_len: usize) -> Result<Vec<u8>, StoreError> {
-    let mut file = OpenOptions::new().read(true).open(path).map_err(io_err(path))?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .open(path)
+        .map_err(io_err(path))?;
     file.seek(SeekFrom::Start(offset)).map_err(io_err(path))?;
     let mut buf = Vec::with_capacity(max_len.min(1 << 20));
     file.take(max_len as u64)

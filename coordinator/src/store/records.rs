@@ -115,7 +115,10 @@ impl JobState {
 
     /// Whether the job has ended.
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
     }
 }
 
@@ -207,7 +210,10 @@ impl TaskState {
 
     /// Whether the site may still deliver a result.
     pub fn is_live(self) -> bool {
-        matches!(self, TaskState::Sent | TaskState::Accepted | TaskState::Running)
+        matches!(
+            self,
+            TaskState::Sent | TaskState::Accepted | TaskState::Running
+        )
     }
 }
 

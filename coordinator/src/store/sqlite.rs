@@ -13,8 +13,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::files;
 use super::{
-    ChargeRecord, JobRecord, JobState, ResultFileInfo, RoundResult, SiteRecord,
-    Store, StoreError, TaskRecord, TaskState, is_safe_name,
+    ChargeRecord, JobRecord, JobState, ResultFileInfo, RoundResult, SiteRecord, Store, StoreError,
+    TaskRecord, TaskState, is_safe_name,
 };
 
 /// Round results up to this size are stored in the database; larger ones as files.
@@ -204,7 +204,9 @@ fn site_from_row(row: &Row<'_>) -> rusqlite::Result<(SiteRecord, String, String)
     ))
 }
 
-fn finish_site((mut site, datasets, kinds): (SiteRecord, String, String)) -> Result<SiteRecord, StoreError> {
+fn finish_site(
+    (mut site, datasets, kinds): (SiteRecord, String, String),
+) -> Result<SiteRecord, StoreError> {
     site.datasets = parse_json("sites.datasets_json", &datasets)?;
     site.allowed_kinds = parse_json("sites.allowed_kinds_json", &kinds)?;
     Ok(site)
@@ -256,7 +258,9 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<(JobRecord, String, String)> 
     ))
 }
 
-fn finish_job((mut job, state, attempts): (JobRecord, String, String)) -> Result<JobRecord, StoreError> {
+fn finish_job(
+    (mut job, state, attempts): (JobRecord, String, String),
+) -> Result<JobRecord, StoreError> {
     job.state = JobState::parse(&state).ok_or_else(|| corrupt("jobs.state", &state))?;
     job.completed_attempts = parse_json("jobs.completed_attempts_json", &attempts)?;
     Ok(job)
@@ -636,7 +640,9 @@ impl Store for SqliteStore {
     ) -> Result<Vec<u8>, StoreError> {
         let path = self.result_path(job_id, name)?;
         if !path.exists() {
-            return Err(StoreError::NotFound(format!("result file {name} of job {job_id}")));
+            return Err(StoreError::NotFound(format!(
+                "result file {name} of job {job_id}"
+            )));
         }
         files::read_range(&path, offset, max_len)
     }

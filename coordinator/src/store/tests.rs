@@ -70,7 +70,10 @@ fn charge(site: &str, seq: u64, prev: &str, hash: &str, spent: f64) -> ChargeRec
 fn jobs_and_tasks_round_trip_and_survive_reopen() {
     let (dir, store) = store();
     store.insert_job(&job("job-1")).unwrap();
-    assert!(matches!(store.insert_job(&job("job-1")), Err(StoreError::Duplicate(_))));
+    assert!(matches!(
+        store.insert_job(&job("job-1")),
+        Err(StoreError::Duplicate(_))
+    ));
     let mut j = store.job("job-1").unwrap().unwrap();
     j.state = JobState::Running;
     j.round = 1;
@@ -125,7 +128,10 @@ fn round_results_small_inline_large_as_files() {
     store.save_round_result(&small).unwrap();
     store.save_round_result(&large).unwrap();
     assert!(dir.path().join("jobs/job-1/rounds/r1-a1-b.bin").exists());
-    assert_eq!(store.round_results("job-1", 1, 1).unwrap(), vec![small, large]);
+    assert_eq!(
+        store.round_results("job-1", 1, 1).unwrap(),
+        vec![small, large]
+    );
     assert!(store.round_results("job-1", 1, 2).unwrap().is_empty());
 }
 
@@ -135,13 +141,24 @@ fn charges_are_deduplicated_and_advance_the_chained_head() {
     store.upsert_site(&site("a", "h0")).unwrap();
     let c1 = charge("a", 1, "h0", "h1", 1.0);
     let c2 = charge("a", 2, "h1", "h2", 1.5);
-    assert_eq!(store.record_charges("a", &[c2.clone(), c1.clone()]).unwrap(), 2);
-    assert_eq!(store.record_charges("a", &[c1.clone()]).unwrap(), 0, "duplicate");
+    assert_eq!(
+        store
+            .record_charges("a", &[c2.clone(), c1.clone()])
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store.record_charges("a", std::slice::from_ref(&c1)).unwrap(),
+        0,
+        "duplicate"
+    );
     let a = &store.sites().unwrap()[0];
     assert_eq!(a.ledger_head, "h2");
     assert_eq!(a.datasets[0].epsilon_spent, 1.5);
     // A charge that does not chain onto the known head leaves the head alone.
-    store.record_charges("a", &[charge("a", 4, "h3", "h4", 2.5)]).unwrap();
+    store
+        .record_charges("a", &[charge("a", 4, "h3", "h4", 2.5)])
+        .unwrap();
     let a = &store.sites().unwrap()[0];
     assert_eq!(a.ledger_head, "h2");
     assert_eq!(a.datasets[0].epsilon_spent, 2.5);
@@ -154,7 +171,9 @@ fn charges_are_deduplicated_and_advance_the_chained_head() {
 fn result_files_are_written_listed_and_read_in_ranges() {
     let (dir, store) = store();
     store.insert_job(&job("job-1")).unwrap();
-    store.write_result_file("job-1", "report.json", b"0123456789").unwrap();
+    store
+        .write_result_file("job-1", "report.json", b"0123456789")
+        .unwrap();
     assert!(dir.path().join("jobs/job-1/result/report.json").exists());
     assert_eq!(
         store.result_files("job-1").unwrap(),
@@ -163,8 +182,18 @@ fn result_files_are_written_listed_and_read_in_ranges() {
             size: 10
         }]
     );
-    assert_eq!(store.read_result_file("job-1", "report.json", 3, 4).unwrap(), b"3456");
-    assert_eq!(store.read_result_file("job-1", "report.json", 10, 4).unwrap(), b"");
+    assert_eq!(
+        store
+            .read_result_file("job-1", "report.json", 3, 4)
+            .unwrap(),
+        b"3456"
+    );
+    assert_eq!(
+        store
+            .read_result_file("job-1", "report.json", 10, 4)
+            .unwrap(),
+        b""
+    );
     assert!(matches!(
         store.write_result_file("job-1", "../escape", b"x"),
         Err(StoreError::BadName(_))
@@ -180,6 +209,8 @@ fn the_database_runs_in_wal_mode() {
     let (dir, store) = store();
     drop(store);
     let conn = rusqlite::Connection::open(dir.path().join("coordinator.db")).unwrap();
-    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
 }

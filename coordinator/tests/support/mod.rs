@@ -16,9 +16,10 @@ use silo_coordinator::server::{self, INSECURE_ROLE, RunningCoordinator};
 use silo_proto::admin_api_client::AdminApiClient;
 use silo_proto::coordinator_message::Body as Down;
 use silo_proto::site_message::Body as Up;
+use silo_proto::tls::TlsFiles;
 use silo_proto::{
-    Charge, CoordinatorMessage, DatasetInfo, JobRef, JobStatus, Register, ResultChunk,
-    SiteMessage, SubmitJobRequest, Task, TaskUpdate,
+    Charge, CoordinatorMessage, DatasetInfo, JobRef, JobStatus, Register, ResultChunk, SiteMessage,
+    SubmitJobRequest, Task, TaskUpdate,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -29,7 +30,10 @@ use tonic::transport::Channel;
 pub const WAIT: Duration = Duration::from_secs(20);
 
 /// Starts a plaintext coordinator on a free loopback port over `data_dir`.
-pub async fn coordinator(data_dir: &Path, tune: impl FnOnce(&mut CoordinatorConfig)) -> RunningCoordinator {
+pub async fn coordinator(
+    data_dir: &Path,
+    tune: impl FnOnce(&mut CoordinatorConfig),
+) -> RunningCoordinator {
     let mut config = CoordinatorConfig::new("127.0.0.1:0".parse().unwrap(), data_dir, None);
     config.shutdown_grace_seconds = 2;
     tune(&mut config);
@@ -45,7 +49,9 @@ pub async fn admin(url: &str) -> AdminApiClient<Channel> {
 /// A request carrying an insecure-mode role.
 pub fn as_role<T>(message: T, role: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(INSECURE_ROLE, role.parse().unwrap());
+    request
+        .metadata_mut()
+        .insert(INSECURE_ROLE, role.parse().unwrap());
     request
 }
 
@@ -81,7 +87,11 @@ pub async fn status(admin: &mut AdminApiClient<Channel>, id: &str) -> JobStatus 
 }
 
 /// Waits (via WatchJob) until the job reaches `state`; returns that status.
-pub async fn wait_for_state(admin: &mut AdminApiClient<Channel>, id: &str, state: &str) -> JobStatus {
+pub async fn wait_for_state(
+    admin: &mut AdminApiClient<Channel>,
+    id: &str,
+    state: &str,
+) -> JobStatus {
     let mut events = admin
         .watch_job(JobRef { id: id.into() })
         .await
@@ -124,39 +134,59 @@ impl FakeSite {
 
     /// Connects with a given ledger state (for reconnects).
     pub async fn connect_with(url: &str, name: &str, head: &str, seq: u64, spent: f64) -> FakeSite {
-        let channel = silo_proto::tls::connect(url, None, true).await.unwrap();
+        Self::open(url, None, name, head, seq, spent)
+            .await
+            .expect("session opens")
+    }
+
+    /// Connects over mutual TLS with `tls`, registering as `name`.
+    pub async fn connect_tls(
+        url: &str,
+        tls: &TlsFiles,
+        name: &str,
+    ) -> Result<FakeSite, tonic::Status> {
+        Self::open(url, Some(tls), name, "", 0, 0.0).await
+    }
+
+    async fn open(
+        url: &str,
+        tls: Option<&TlsFiles>,
+        name: &str,
+        head: &str,
+        seq: u64,
+        spent: f64,
+    ) -> Result<FakeSite, tonic::Status> {
+        let channel = silo_proto::tls::connect(url, tls, tls.is_none())
+            .await
+            .unwrap();
         let mut client = silo_proto::tls::site_client(channel);
         let (tx, rx) = mpsc::channel(64);
         tx.send(register(name, head, seq, spent)).await.unwrap();
-        let mut inbound = client
-            .session(ReceiverStream::new(rx))
-            .await
-            .expect("session opens")
-            .into_inner();
+        let mut inbound = client.session(ReceiverStream::new(rx)).await?.into_inner();
         let first = tokio::time::timeout(WAIT, inbound.message())
             .await
             .unwrap()
             .unwrap()
             .unwrap();
         assert!(matches!(first.body, Some(Down::Registered(_))), "{first:?}");
-        FakeSite {
+        Ok(FakeSite {
             name: name.into(),
             tx,
             inbound,
             seq,
             head: head.into(),
             spent,
-        }
+        })
     }
 
-    /// The next task (heartbeats skipped).
+    /// The next task (heartbeats and cancellations of earlier tasks skipped).
     pub async fn next_task(&mut self) -> Task {
         tokio::time::timeout(WAIT, async {
             loop {
                 let message = self.inbound.message().await.unwrap().expect("stream open");
                 match message.body {
                     Some(Down::Task(task)) => return task,
-                    Some(Down::Heartbeat(_)) => continue,
+                    Some(Down::Heartbeat(_) | Down::Cancel(_)) => continue,
                     other => panic!("{} expected a task, got {other:?}", self.name),
                 }
             }

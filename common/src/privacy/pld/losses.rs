@@ -105,25 +105,18 @@ impl Noise {
 }
 
 /// The privacy loss of an additive-noise mechanism with Poisson subsampling, in one
-/// adjacency direction.
+/// adjacency direction: the pair (μ_upper, μ_lower) whose hockey-stick divergence is the
+/// mechanism's δ(ε). Build it with [`AdditiveNoiseLoss::gaussian`] or
+/// [`AdditiveNoiseLoss::laplace`], whose docs state the guarantee.
 ///
 /// # Privacy
 ///
 /// - **Neighbouring relation**: add/remove one privacy unit, one direction per value
 ///   ([`Adjacency`]); callers take the worse direction.
-/// - **Sensitivity**: normalised to 1 — a release whose sensitivity-Δ query gets noise of
-///   scale σ·Δ has exactly the privacy loss of σ here, because the loss depends only on
-///   shift / scale.
-/// - **Guarantee**: for Gaussian noise and sampling rate q, with μ = N(0, σ²):
-///   REMOVE compares μ_upper = q·μ(x + 1) + (1 − q)·μ(x) against μ_lower = μ(x); ADD
-///   compares μ_upper = μ(x) against μ_lower = q·μ(x − 1) + (1 − q)·μ(x). This pair
-///   is the tight dominating pair of the Poisson-subsampled Gaussian under add/remove
-///   (Koskela, Jälkö & Honkela 2020, arXiv 1906.03049; Zhu, Dong & Wang 2022,
-///   arXiv 2106.08567), and for q = 1 the exact Gaussian pair (Balle & Wang 2018,
-///   arXiv 1805.06530), under which both directions coincide. Laplace noise
-///   with scale b gives loss in [−1/b, 1/b], i.e. pure (1/b)-DP.
-/// - **Source**: dp-accounting's `GaussianPrivacyLoss` / `LaplacePrivacyLoss`
-///   (Doroshenko et al. 2022, arXiv 2207.04380), ported formula by formula.
+/// - **Sensitivity**: normalised to 1. A query of sensitivity Δ with noise of scale σ·Δ
+///   has exactly the loss of scale σ here, because the loss depends only on shift/scale.
+/// - **Source**: dp-accounting's `AdditiveNoisePrivacyLoss` (Doroshenko et al. 2022,
+///   arXiv 2207.04380), ported formula by formula.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdditiveNoiseLoss {
     noise: Noise,
@@ -151,7 +144,21 @@ impl AdditiveNoiseLoss {
         })
     }
 
-    /// The Gaussian mechanism with noise multiplier σ and Poisson rate q.
+    /// The Gaussian mechanism with noise multiplier σ, after Poisson sampling at rate q.
+    ///
+    /// # Privacy
+    ///
+    /// - **Neighbouring relation**: add/remove one unit. With μ = N(0, σ²), REMOVE compares
+    ///   μ_upper = q·μ(x + 1) + (1 − q)·μ(x) with μ_lower = μ(x); ADD compares μ_upper =
+    ///   μ(x) with μ_lower = q·μ(x − 1) + (1 − q)·μ(x). For q < 1 the two differ and both
+    ///   are needed.
+    /// - **Sensitivity**: L2, normalised: σ = noise standard deviation / Δ₂ (a unit shifts
+    ///   the clipped sum by at most Δ₂).
+    /// - **Guarantee**: δ(ε) is exact for this pair, which is the tight dominating pair of
+    ///   the Poisson-subsampled Gaussian (Koskela, Jälkö & Honkela 2020, arXiv 1906.03049;
+    ///   Zhu, Dong & Wang 2022, arXiv 2106.08567); for q = 1 it is the exact Gaussian curve
+    ///   Φ(−εσ + 1/(2σ)) − e^ε Φ(−εσ − 1/(2σ)) of Balle & Wang 2018 (arXiv 1805.06530),
+    ///   the same in both directions.
     pub fn gaussian(
         sigma: f64,
         sampling_prob: f64,
@@ -161,6 +168,16 @@ impl AdditiveNoiseLoss {
     }
 
     /// The Laplace mechanism with scale b (no subsampling).
+    ///
+    /// # Privacy
+    ///
+    /// - **Neighbouring relation**: add/remove one unit; with μ = Lap(0, b) the pair is
+    ///   (μ(x + 1), μ(x)), and both directions coincide by symmetry.
+    /// - **Sensitivity**: L1, normalised: b = noise scale / Δ₁.
+    /// - **Guarantee**: the loss lies in [−1/b, 1/b], i.e. pure (1/b)-DP, and
+    ///   δ(ε) = 1 − e^{(ε − 1/b)/2} for |ε| < 1/b is exact, so composed Laplace releases
+    ///   cost less than T/b (dp-accounting's `LaplacePrivacyLoss`; Koskela et al. 2020,
+    ///   arXiv 1906.03049).
     pub fn laplace(scale: f64, adjacency: Adjacency) -> Result<Self, PrivacyError> {
         Self::new(Noise::Laplace { scale }, 1.0, adjacency)
     }

@@ -188,7 +188,11 @@ impl PrivacyLossDistribution {
             .add
             .as_ref()
             .map_or(remove, |pmf| pmf.epsilon_for_delta(self.interval, delta));
-        finite_or_infinite(remove.max(add), "epsilon")
+        let epsilon = remove.max(add);
+        if epsilon.is_nan() {
+            return Err(PrivacyError::Numerical("PLD epsilon is NaN".into()));
+        }
+        Ok(epsilon)
     }
 
     /// The hockey-stick divergence at `epsilon`, the worse of both directions.
@@ -233,14 +237,6 @@ fn check_epsilon(epsilon: f64) -> Result<(), PrivacyError> {
             epsilon,
             "a finite number >= 0",
         ))
-    }
-}
-
-fn finite_or_infinite(value: f64, what: &str) -> Result<f64, PrivacyError> {
-    if value.is_nan() {
-        Err(PrivacyError::Numerical(format!("PLD {what} is NaN")))
-    } else {
-        Ok(value)
     }
 }
 

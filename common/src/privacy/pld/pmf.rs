@@ -297,6 +297,10 @@ impl Pmf {
 
     /// The smallest ε ≥ 0 with δ(ε) ≤ `delta`; +∞ when the mass at +∞ alone exceeds δ.
     /// Port of dp-accounting's `_get_epsilon_for_delta`.
+    ///
+    /// Where e^{−loss} underflows (losses above ~745 nats) the discount e^{ε − loss} is
+    /// dropped, as in dp-accounting: the answer is then the loss at which the tail mass
+    /// reaches δ — larger than the exact ε by at most a few nats, never smaller.
     pub(crate) fn epsilon_for_delta(&self, d: f64, delta: f64) -> f64 {
         let infinity_mass = self.infinity_mass();
         if infinity_mass > delta {
@@ -387,7 +391,8 @@ pub(crate) fn truncate_tails(probs: Vec<f64>, tail_mass_truncation: f64) -> (usi
         }
         count
     };
-    let left = prefix(&mut probs.iter());
+    // Keep at least one point, even if the whole vector is within the allowance.
+    let left = prefix(&mut probs.iter()).min(probs.len() - 1);
     let right_start = (probs.len() - prefix(&mut probs.iter().rev())).max(left + 1);
     let left_mass: f64 = probs[..left].iter().sum();
     let right_mass: f64 = probs[right_start..].iter().sum();
@@ -532,6 +537,13 @@ mod tests {
         assert_eq!(kept.len(), 3);
         assert!((kept[0] - (0.3 + 3e-17)).abs() < 1e-18);
         assert!((right - 1e-17).abs() < 1e-30);
+    }
+
+    #[test]
+    fn truncation_keeps_a_point_of_a_negligible_vector() {
+        let (offset, kept, right) = truncate_tails(vec![1e-17, 1e-17, 1e-17], 1e-15);
+        assert_eq!((offset, kept.len()), (2, 1));
+        assert!((kept[0] - 3e-17).abs() < 1e-30 && right == 0.0);
     }
 
     #[test]

@@ -71,7 +71,9 @@ impl JobKind for DpStats {
 
     fn end_round(&mut self, _round: u32) -> Result<(), JobError> {
         if self.pending.is_empty() {
-            return Err(JobError::Aggregate("no site release to close the round with".into()));
+            return Err(JobError::Aggregate(
+                "no site release to close the round with".into(),
+            ));
         }
         self.accepted = std::mem::take(&mut self.pending);
         Ok(())

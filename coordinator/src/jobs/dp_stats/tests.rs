@@ -81,7 +81,10 @@ fn an_aborted_attempt_is_forgotten() {
     let mut job = DpStats::new(&spec).unwrap();
     job.on_result(1, "a", &count_release(100.0, 0.5)).unwrap();
     job.abort_round(1);
-    assert!(job.end_round(1).is_err(), "nothing absorbed after the abort");
+    assert!(
+        job.end_round(1).is_err(),
+        "nothing absorbed after the abort"
+    );
     job.on_result(1, "b", &count_release(7.0, 0.5)).unwrap();
     job.end_round(1).unwrap();
     let out = job
@@ -105,7 +108,9 @@ fn releases_that_do_not_answer_the_job_are_refused() {
     let nan = br#"{"statistic":"count","mechanism":"laplace","epsilon":0.5,"delta":null,"column":null,"lower":null,"upper":null,"max_rows_per_unit":1,"count":{"value":1e999,"noise_std":1.0}}"#;
     assert!(job.on_result(1, "a", nan).is_err());
 
-    let hist = spec("statistic = \"histogram\"\ncolumn = \"age\"\nlower = 0.0\nupper = 100.0\nbins = [0.0, 50.0, 100.0]");
+    let hist = spec(
+        "statistic = \"histogram\"\ncolumn = \"age\"\nlower = 0.0\nupper = 100.0\nbins = [0.0, 50.0, 100.0]",
+    );
     let mut job = DpStats::new(&hist).unwrap();
     let other_bins = serde_json::to_vec(&json!({
         "statistic": "histogram", "mechanism": "laplace", "epsilon": 0.5, "delta": null,

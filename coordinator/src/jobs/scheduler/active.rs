@@ -82,7 +82,10 @@ pub(super) enum Verdict {
 }
 
 /// Decides the round from its tasks' states.
-pub(super) fn verdict<'a>(tasks: impl Iterator<Item = &'a TaskRecord> + Clone, min_sites: usize) -> Verdict {
+pub(super) fn verdict<'a>(
+    tasks: impl Iterator<Item = &'a TaskRecord> + Clone,
+    min_sites: usize,
+) -> Verdict {
     let count = |f: fn(TaskState) -> bool| tasks.clone().filter(|t| f(t.state)).count();
     let total = tasks.clone().count();
     let done = count(|s| s == TaskState::Done);
@@ -94,7 +97,11 @@ pub(super) fn verdict<'a>(tasks: impl Iterator<Item = &'a TaskRecord> + Clone, m
     if done + live >= min_sites {
         return Verdict::Wait;
     }
-    let listing = describe(tasks.clone().filter(|t| t.state != TaskState::Done && !t.state.is_live()));
+    let listing = describe(
+        tasks
+            .clone()
+            .filter(|t| t.state != TaskState::Done && !t.state.is_live()),
+    );
     if total - refused < min_sites {
         let accepted = total - refused;
         Verdict::Refused(format!(
@@ -152,9 +159,13 @@ mod tests {
             task("c", TaskState::Excluded, "timeout"),
         ];
         assert_eq!(verdict(tasks.iter(), 2), Verdict::Complete);
-        assert_eq!(verdict(tasks.iter(), 3), Verdict::QuorumLost(
-            "2 site(s) done and 0 still working, below min_sites 3: c: excluded (timeout)".into()
-        ));
+        assert_eq!(
+            verdict(tasks.iter(), 3),
+            Verdict::QuorumLost(
+                "2 site(s) done and 0 still working, below min_sites 3: c: excluded (timeout)"
+                    .into()
+            )
+        );
     }
 
     #[test]
@@ -173,7 +184,11 @@ mod tests {
     fn refusals_that_break_the_quorum_are_final() {
         let tasks = [
             task("a", TaskState::Accepted, ""),
-            task("b", TaskState::Refused, "budget exhausted: 3.9 of 4.0 spent"),
+            task(
+                "b",
+                TaskState::Refused,
+                "budget exhausted: 3.9 of 4.0 spent",
+            ),
         ];
         match verdict(tasks.iter(), 2) {
             Verdict::Refused(reason) => {

@@ -62,7 +62,8 @@ impl SchedulerHandle {
     /// Cancels a job on behalf of `by`; returns the job as stored after cancelling.
     pub async fn cancel(&self, job_id: String, by: String) -> Result<JobRecord, SchedulerError> {
         let (reply, rx) = oneshot::channel();
-        self.send(SchedulerEvent::Cancel { job_id, by, reply }).await;
+        self.send(SchedulerEvent::Cancel { job_id, by, reply })
+            .await;
         rx.await.map_err(|_| SchedulerError::Stopped)?
     }
 

@@ -99,7 +99,10 @@ impl Scheduler {
                 .and_then(|()| kind.end_round(round));
             if let Err(e) = replayed {
                 return self
-                    .fail_record(record, format!("cannot replay round {round} after a restart: {e}"))
+                    .fail_record(
+                        record,
+                        format!("cannot replay round {round} after a restart: {e}"),
+                    )
                     .await;
             }
         }
@@ -190,14 +193,22 @@ impl Scheduler {
     }
 
     /// Sends a new task (new id: a new release) to every eligible site.
-    async fn start_attempt(&mut self, id: &str, sites: Vec<AvailableSite>) -> Result<(), StoreError> {
+    async fn start_attempt(
+        &mut self,
+        id: &str,
+        sites: Vec<AvailableSite>,
+    ) -> Result<(), StoreError> {
         let Some(job) = self.jobs.get_mut(id) else {
             return Ok(());
         };
         let round = job.current_round();
         let plan = match job.kind.plan_round(round) {
             Ok(plan) => plan,
-            Err(e) => return self.fail_job(id, format!("cannot plan round {round}: {e}")).await,
+            Err(e) => {
+                return self
+                    .fail_job(id, format!("cannot plan round {round}: {e}"))
+                    .await;
+            }
         };
         job.attempt += 1;
         let attempt = job.attempt;
@@ -266,7 +277,10 @@ impl Scheduler {
         let names: Vec<&str> = sites.iter().map(|s| s.name.as_str()).collect();
         self.publish(
             &record,
-            format!("round {round} attempt {attempt}: tasks sent to {}", names.join(", ")),
+            format!(
+                "round {round} attempt {attempt}: tasks sent to {}",
+                names.join(", ")
+            ),
         )
         .await?;
         self.evaluate(id).await
@@ -292,9 +306,17 @@ impl Scheduler {
         }
     }
 
-    pub(super) async fn on_update(&mut self, site: &str, update: TaskUpdate) -> Result<(), StoreError> {
+    pub(super) async fn on_update(
+        &mut self,
+        site: &str,
+        update: TaskUpdate,
+    ) -> Result<(), StoreError> {
         let Some(state) = parse_update_state(&update) else {
-            tracing::warn!("site {site} sent unknown task state {:?} for {}", update.state, update.task_id);
+            tracing::warn!(
+                "site {site} sent unknown task state {:?} for {}",
+                update.state,
+                update.task_id
+            );
             return Ok(());
         };
         let Some(job_id) = self.locate(site, &update.task_id) else {
@@ -355,7 +377,12 @@ impl Scheduler {
         self.evaluate(&job_id).await
     }
 
-    pub(super) async fn on_result(&mut self, site: &str, task_id: &str, data: Vec<u8>) -> Result<(), StoreError> {
+    pub(super) async fn on_result(
+        &mut self,
+        site: &str,
+        task_id: &str,
+        data: Vec<u8>,
+    ) -> Result<(), StoreError> {
         let Some(job_id) = self.locate(site, task_id) else {
             return Ok(());
         };
@@ -409,8 +436,10 @@ impl Scheduler {
         let Some(job_id) = self.locate(site, task_id) else {
             return Ok(());
         };
-        self.end_tasks(&job_id, TaskState::Failed, &reason, |t| t.task_id == task_id)
-            .await?;
+        self.end_tasks(&job_id, TaskState::Failed, &reason, |t| {
+            t.task_id == task_id
+        })
+        .await?;
         self.evaluate(&job_id).await
     }
 
@@ -427,7 +456,11 @@ impl Scheduler {
         Ok(())
     }
 
-    pub(super) async fn on_site_disconnected(&mut self, site: &str, session: u64) -> Result<(), StoreError> {
+    pub(super) async fn on_site_disconnected(
+        &mut self,
+        site: &str,
+        session: u64,
+    ) -> Result<(), StoreError> {
         let affected: Vec<String> = self
             .jobs
             .iter()
@@ -440,8 +473,10 @@ impl Scheduler {
             .map(|(id, _)| id.clone())
             .collect();
         for id in affected {
-            self.end_tasks(&id, TaskState::Failed, "site disconnected", |t| t.site == site)
-                .await?;
+            self.end_tasks(&id, TaskState::Failed, "site disconnected", |t| {
+                t.site == site
+            })
+            .await?;
             self.evaluate(&id).await?;
         }
         Ok(())
@@ -499,8 +534,13 @@ impl Scheduler {
 
     /// The current attempt cannot reach its quorum: retry the round or fail the job.
     async fn attempt_failed(&mut self, id: &str, reason: String) -> Result<(), StoreError> {
-        self.end_tasks(id, TaskState::Excluded, "round abandoned: too few sites can finish", |_| true)
-            .await?;
+        self.end_tasks(
+            id,
+            TaskState::Excluded,
+            "round abandoned: too few sites can finish",
+            |_| true,
+        )
+        .await?;
         self.forget_slots(id);
         let max_attempts = 1 + self.settings.round_retries;
         let Some(job) = self.jobs.get_mut(id) else {
@@ -509,7 +549,8 @@ impl Scheduler {
         let round = job.current_round();
         job.kind.abort_round(round);
         job.failed_attempts += 1;
-        job.history.push(format!("attempt {}: {reason}", job.attempt.max(1)));
+        job.history
+            .push(format!("attempt {}: {reason}", job.attempt.max(1)));
         if job.failed_attempts >= max_attempts {
             let reason = format!(
                 "round {round} failed after {} attempt(s): {}",
@@ -530,7 +571,8 @@ impl Scheduler {
         let mut record = job.record.clone();
         self.persist_job(&mut record).await?;
         self.set_record(id, record.clone());
-        self.publish(&record, format!("round {round} will be retried")).await?;
+        self.publish(&record, format!("round {round} will be retried"))
+            .await?;
         self.try_start(id).await
     }
 
@@ -561,7 +603,8 @@ impl Scheduler {
         if round >= record.rounds {
             return self.finalize(id).await;
         }
-        self.publish(&record, format!("round {round} complete")).await?;
+        self.publish(&record, format!("round {round} complete"))
+            .await?;
         self.try_start(id).await
     }
 
@@ -611,7 +654,11 @@ impl Scheduler {
         self.fail_record(job.record, reason).await
     }
 
-    async fn fail_record(&mut self, mut record: JobRecord, reason: String) -> Result<(), StoreError> {
+    async fn fail_record(
+        &mut self,
+        mut record: JobRecord,
+        reason: String,
+    ) -> Result<(), StoreError> {
         record.state = JobState::Failed;
         record.reason = reason;
         self.persist_job(&mut record).await?;

@@ -39,8 +39,8 @@ use tokio::time::Instant;
 use crate::store::{JobRecord, Store, StoreError};
 
 use active::ActiveJob;
-pub use events::SchedulerHandle;
 use events::SchedulerEvent;
+pub use events::SchedulerHandle;
 
 /// A connected site the scheduler may send tasks to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +102,8 @@ pub struct Scheduler {
     jobs: HashMap<String, ActiveJob>,
     /// task id → job id, for tasks of active jobs.
     task_index: HashMap<String, String>,
+    /// Unfinished jobs were reloaded.
+    resumed: bool,
 }
 
 impl Scheduler {
@@ -122,6 +124,7 @@ impl Scheduler {
             rx,
             jobs: HashMap::new(),
             task_index: HashMap::new(),
+            resumed: false,
         };
         (scheduler, SchedulerHandle::new(tx))
     }
@@ -130,8 +133,8 @@ impl Scheduler {
     /// handle is dropped). Job state is durable at every step, so stopping here loses
     /// nothing: the next start resumes.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        if let Err(e) = self.resume().await {
-            tracing::error!("cannot reload unfinished jobs: {e}");
+        if !self.resumed {
+            self.resume_jobs().await;
         }
         loop {
             let deadline = self.next_deadline();
@@ -150,6 +153,17 @@ impl Scheduler {
             }
         }
         tracing::debug!("scheduler stopped");
+    }
+
+    /// Reloads queued and running jobs from the store and starts those that can start.
+    /// [`run`](Self::run) does this first unless it was already done; calling it before
+    /// the server accepts connections makes the resumed state visible from the first
+    /// request.
+    pub async fn resume_jobs(&mut self) {
+        self.resumed = true;
+        if let Err(e) = self.resume().await {
+            tracing::error!("cannot reload unfinished jobs: {e}");
+        }
     }
 
     async fn handle(&mut self, event: SchedulerEvent) {

@@ -23,14 +23,21 @@ struct Case {
 }
 
 fn parse_args() -> Case {
-    let mut case = Case { sample_rate: 0.01, noise_multiplier: 1.0, steps: 10_000, delta: 1e-5 };
+    let mut case = Case {
+        sample_rate: 0.01,
+        noise_multiplier: 1.0,
+        steps: 10_000,
+        delta: 1e-5,
+    };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < args.len() {
         let value = args.get(i + 1).cloned().unwrap_or_default();
         match args[i].as_str() {
             "--sample-rate" => case.sample_rate = value.parse().expect("--sample-rate Q"),
-            "--noise-multiplier" => case.noise_multiplier = value.parse().expect("--noise-multiplier S"),
+            "--noise-multiplier" => {
+                case.noise_multiplier = value.parse().expect("--noise-multiplier S")
+            }
             "--steps" => case.steps = value.parse().expect("--steps T"),
             "--delta" => case.delta = value.parse().expect("--delta D"),
             _ => {
@@ -66,7 +73,8 @@ fn python() -> Option<PathBuf> {
 fn main() {
     let case = parse_args();
     let history = [Composition::new(
-        PrivacyEvent::subsampled_gaussian(case.sample_rate, case.noise_multiplier).expect("valid case"),
+        PrivacyEvent::subsampled_gaussian(case.sample_rate, case.noise_multiplier)
+            .expect("valid case"),
         case.steps,
     )];
     println!(
@@ -74,11 +82,20 @@ fn main() {
         case.steps, case.sample_rate, case.noise_multiplier, case.delta
     );
     // A fresh accountant per run, as the Python side does.
-    let (rdp_eps, rdp_s) = best_of(5, || RdpAccountant::default().epsilon(&history, case.delta).expect("rdp"));
-    let (pld_eps, pld_s) = best_of(5, || PldAccountant::default().epsilon(&history, case.delta).expect("pld"));
+    let (rdp_eps, rdp_s) = best_of(5, || {
+        RdpAccountant::default()
+            .epsilon(&history, case.delta)
+            .expect("rdp")
+    });
+    let (pld_eps, pld_s) = best_of(5, || {
+        PldAccountant::default()
+            .epsilon(&history, case.delta)
+            .expect("pld")
+    });
 
     let reference = python().and_then(|py| {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench/accountant_reference.py");
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench/accountant_reference.py");
         let out = Command::new(&py)
             .arg(script)
             .args(["--sample-rate", &case.sample_rate.to_string()])
@@ -88,27 +105,34 @@ fn main() {
             .output()
             .ok()?;
         if !out.status.success() {
-            eprintln!("reference script failed: {}", String::from_utf8_lossy(&out.stderr));
+            eprintln!(
+                "reference script failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             return None;
         }
         serde_json::from_slice::<serde_json::Value>(&out.stdout).ok()
     });
 
-    println!("{:<22} {:>12} {:>12} {:>16} {:>10}", "accountant", "epsilon", "seconds", "reference", "speed-up");
-    let row = |name: &str, eps: f64, secs: f64, reference_key: &str| {
-        match reference.as_ref().and_then(|r| r.get(reference_key)) {
-            Some(r) => {
-                let r_eps = r["epsilon"].as_f64().unwrap_or(f64::NAN);
-                let r_s = r["seconds"].as_f64().unwrap_or(f64::NAN);
-                println!(
-                    "{name:<22} {eps:>12.6} {secs:>12.6} {:>16} {:>9.1}x   (reference epsilon {r_eps:.6}, {r_s:.4} s, rel. diff {:+.3}%)",
-                    reference_key,
-                    r_s / secs,
-                    100.0 * (eps - r_eps) / r_eps
-                );
-            }
-            None => println!("{name:<22} {eps:>12.6} {secs:>12.6} {:>16}", "n/a"),
+    println!(
+        "{:<22} {:>12} {:>12} {:>16} {:>10}",
+        "accountant", "epsilon", "seconds", "reference", "speed-up"
+    );
+    let row = |name: &str, eps: f64, secs: f64, reference_key: &str| match reference
+        .as_ref()
+        .and_then(|r| r.get(reference_key))
+    {
+        Some(r) => {
+            let r_eps = r["epsilon"].as_f64().unwrap_or(f64::NAN);
+            let r_s = r["seconds"].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "{name:<22} {eps:>12.6} {secs:>12.6} {:>16} {:>9.1}x   (reference epsilon {r_eps:.6}, {r_s:.4} s, rel. diff {:+.3}%)",
+                reference_key,
+                r_s / secs,
+                100.0 * (eps - r_eps) / r_eps
+            );
         }
+        None => println!("{name:<22} {eps:>12.6} {secs:>12.6} {:>16}", "n/a"),
     };
     row("silo rdp", rdp_eps, rdp_s, "dp_accounting_rdp");
     row("silo rdp", rdp_eps, rdp_s, "opacus_rdp");

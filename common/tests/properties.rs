@@ -7,7 +7,10 @@ use silo_common::privacy::rdp::RdpAccountant;
 use silo_common::privacy::{Accountant, Composition, PrivacyEvent};
 
 fn dp_sgd(q: f64, sigma: f64, steps: u64) -> Vec<Composition> {
-    vec![Composition::new(PrivacyEvent::subsampled_gaussian(q, sigma).unwrap(), steps)]
+    vec![Composition::new(
+        PrivacyEvent::subsampled_gaussian(q, sigma).unwrap(),
+        steps,
+    )]
 }
 
 /// A coarser PLD grid keeps these debug-mode tests quick; coarser is still an upper bound.
@@ -32,7 +35,10 @@ fn pld_is_never_above_rdp() {
             let history = dp_sgd(q, sigma, steps);
             let e_rdp = rdp.epsilon(&history, delta).unwrap();
             let e_pld = pld.epsilon(&history, delta).unwrap();
-            assert!(e_pld <= e_rdp, "q={q} sigma={sigma} T={steps} delta={delta}: pld {e_pld} > rdp {e_rdp}");
+            assert!(
+                e_pld <= e_rdp,
+                "q={q} sigma={sigma} T={steps} delta={delta}: pld {e_pld} > rdp {e_rdp}"
+            );
         }
     }
     // Heterogeneous: statistics (Laplace, Gaussian) followed by training.
@@ -48,20 +54,29 @@ fn pld_is_never_above_rdp() {
 
 #[test]
 fn both_accountants_are_zero_without_releases_and_monotone() {
-    let accountants: [Box<dyn Accountant>; 2] = [Box::new(RdpAccountant::default()), Box::new(pld())];
+    let accountants: [Box<dyn Accountant>; 2] =
+        [Box::new(RdpAccountant::default()), Box::new(pld())];
     for acc in &accountants {
         assert_eq!(acc.epsilon(&[], 1e-5).unwrap(), 0.0);
         assert_eq!(acc.epsilon(&dp_sgd(0.01, 1.0, 0), 1e-5).unwrap(), 0.0);
         let mut last = 0.0;
         for steps in [1, 10, 100, 1000] {
             let e = acc.epsilon(&dp_sgd(0.01, 1.0, steps), 1e-5).unwrap();
-            assert!(e >= last, "{:?}: epsilon fell from {last} to {e} at T={steps}", acc.kind());
+            assert!(
+                e >= last,
+                "{:?}: epsilon fell from {last} to {e} at T={steps}",
+                acc.kind()
+            );
             last = e;
         }
         let mut last = f64::INFINITY;
         for sigma in [0.7, 1.0, 2.0, 4.0] {
             let e = acc.epsilon(&dp_sgd(0.01, sigma, 100), 1e-5).unwrap();
-            assert!(e <= last, "{:?}: epsilon rose from {last} to {e} at sigma={sigma}", acc.kind());
+            assert!(
+                e <= last,
+                "{:?}: epsilon rose from {last} to {e} at sigma={sigma}",
+                acc.kind()
+            );
             last = e;
         }
         // Adding an event never lowers epsilon.
@@ -74,14 +89,27 @@ fn both_accountants_are_zero_without_releases_and_monotone() {
 
 #[test]
 fn calibration_meets_the_target_and_is_tight() {
-    let accountants: [Box<dyn Accountant>; 2] = [Box::new(RdpAccountant::default()), Box::new(pld())];
+    let accountants: [Box<dyn Accountant>; 2] =
+        [Box::new(RdpAccountant::default()), Box::new(pld())];
     for acc in &accountants {
         for &(target, q, steps) in &[(1.0, 0.01, 1000u64), (3.0, 0.05, 200), (8.0, 1.0, 10)] {
             let c = calibrate::dp_sgd(acc.as_ref(), target, 1e-5, q, steps).unwrap();
-            assert!(c.epsilon <= target, "{:?}: calibrated epsilon {} above target {target}", acc.kind(), c.epsilon);
+            assert!(
+                c.epsilon <= target,
+                "{:?}: calibrated epsilon {} above target {target}",
+                acc.kind(),
+                c.epsilon
+            );
             // A hair less noise must miss the target: the answer is (nearly) the smallest.
-            let below = acc.epsilon(&dp_sgd(q, c.noise_multiplier * (1.0 - 1e-3), steps), 1e-5).unwrap();
-            assert!(below > target, "{:?}: sigma {} is not tight ({below} <= {target})", acc.kind(), c.noise_multiplier);
+            let below = acc
+                .epsilon(&dp_sgd(q, c.noise_multiplier * (1.0 - 1e-3), steps), 1e-5)
+                .unwrap();
+            assert!(
+                below > target,
+                "{:?}: sigma {} is not tight ({below} <= {target})",
+                acc.kind(),
+                c.noise_multiplier
+            );
         }
         let g = calibrate::gaussian(acc.as_ref(), 1.0, 1e-6, 1).unwrap();
         assert!(g.epsilon <= 1.0);

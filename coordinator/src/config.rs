@@ -550,6 +550,17 @@ ca = "ca.pem"
     }
 
     #[test]
+    fn the_deploy_sample_is_valid() {
+        let c = parse(include_str!("../../deploy/coordinator.toml"), &[]).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:7443".parse().unwrap());
+        assert_eq!(c.round_retries, 1);
+        assert_eq!(
+            c.tls.unwrap().cert,
+            PathBuf::from("/etc/silo/certs/coordinator.pem")
+        );
+    }
+
+    #[test]
     fn toml_syntax_errors_name_the_line() {
         let err = parse("listen = \"127.0.0.1:1\"\ndata_dir = \n", &[]).unwrap_err();
         assert_eq!(err.issues[0].field, "toml");

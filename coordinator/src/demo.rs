@@ -22,13 +22,17 @@ use silo_proto::tls::{Role, TlsFiles};
 use tokio::sync::{mpsc, watch};
 
 use crate::ca::{self, Ca};
+use crate::cli::admin::AdminOpts;
 use crate::cli::job::{self, JobCommand, SubmitArgs};
 use crate::cli::sites::{self, AuditArgs, BudgetCommand};
-use crate::cli::admin::AdminOpts;
 use crate::config::CoordinatorConfig;
 
 /// The demo's sites and their patient counts.
-const SITES: [(&str, usize); 3] = [("hospital-a", 2_000), ("hospital-b", 3_000), ("hospital-c", 4_000)];
+const SITES: [(&str, usize); 3] = [
+    ("hospital-a", 2_000),
+    ("hospital-b", 3_000),
+    ("hospital-c", 4_000),
+];
 /// Seed of the synthetic data (the noise is never seeded).
 const DATA_SEED: u64 = 20_261_127;
 /// Marks a folder as the demo's own, so a re-run may replace it.
@@ -40,7 +44,13 @@ pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
     let out_dir = std::fs::canonicalize(out_dir)?;
     let step = |out: &mut dyn Write, text: &str| writeln!(out, "==> {text}");
 
-    step(out, &format!("project CA and certificates in {}", out_dir.join("certs").display()))?;
+    step(
+        out,
+        &format!(
+            "project CA and certificates in {}",
+            out_dir.join("certs").display()
+        ),
+    )?;
     let certs = out_dir.join("certs");
     let authority = Ca::generate()?;
     authority.write(&certs, false)?;
@@ -64,13 +74,25 @@ pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
         // One age per patient: the unit-level truth the DP mean estimates (demo only; the
         // demo made the data, a real coordinator never sees it).
         let mut seen = std::collections::HashSet::new();
-        truth_ages.extend(rows.iter().filter(|r| seen.insert(r.person_id)).map(|r| r.age));
-        writeln!(out, "    {site}: {patients} patients, {} visits", rows.len())?;
+        truth_ages.extend(
+            rows.iter()
+                .filter(|r| seen.insert(r.person_id))
+                .map(|r| r.age),
+        );
+        writeln!(
+            out,
+            "    {site}: {patients} patients, {} visits",
+            rows.len()
+        )?;
     }
 
     step(out, "coordinator on 127.0.0.1 (mutual TLS)")?;
     let listen: SocketAddr = "127.0.0.1:0".parse().expect("valid address");
-    let config = CoordinatorConfig::new(listen, out_dir.join("coordinator-data"), Some(coordinator_tls));
+    let config = CoordinatorConfig::new(
+        listen,
+        out_dir.join("coordinator-data"),
+        Some(coordinator_tls),
+    );
     let coordinator = crate::server::start(config).await?;
     let addr = coordinator.local_addr();
     let url = format!("https://{addr}");
@@ -102,19 +124,35 @@ pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
             Ok(Some(DaemonEvent::Registered { .. })) => registered += 1,
             Ok(Some(_)) => {}
             Ok(None) => bail!("a site daemon stopped before registering"),
-            Err(_) => bail!("only {registered} of {} sites registered within 30 s", SITES.len()),
+            Err(_) => bail!(
+                "only {registered} of {} sites registered within 30 s",
+                SITES.len()
+            ),
         }
     }
     writeln!(out, "    {registered} sites registered")?;
     // Keep draining daemon events so their senders never block or fill up.
     let drain = tokio::spawn(async move { while event_rx.recv().await.is_some() {} });
 
-    let admin = AdminOpts { admin_config: Some(out_dir.join("silo-admin.toml")) };
+    let admin = AdminOpts {
+        admin_config: Some(out_dir.join("silo-admin.toml")),
+    };
     let specs = write_specs(&out_dir)?;
     let mut outcome = Ok(());
     for spec in specs {
-        step(out, &format!("silo job submit {} --wait", spec.strip_prefix(&out_dir).unwrap_or(&spec).display()))?;
-        let args = SubmitArgs { spec, wait: true, json: false, admin: admin.clone() };
+        step(
+            out,
+            &format!(
+                "silo job submit {} --wait",
+                spec.strip_prefix(&out_dir).unwrap_or(&spec).display()
+            ),
+        )?;
+        let args = SubmitArgs {
+            spec,
+            wait: true,
+            json: false,
+            admin: admin.clone(),
+        };
         if let Err(e) = job::run(JobCommand::Submit(args), out).await {
             outcome = Err(e);
             break;
@@ -123,9 +161,17 @@ pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
     if outcome.is_ok() {
         let n = truth_ages.len() as f64;
         let mean = truth_ages.iter().sum::<f64>() / n;
-        writeln!(out, "    (demo only) true pooled mean age over {n} patients: {mean:.2}")?;
+        writeln!(
+            out,
+            "    (demo only) true pooled mean age over {n} patients: {mean:.2}"
+        )?;
         step(out, "silo budget audit")?;
-        let audit = AuditArgs { site: None, dataset: None, json: false, admin: admin.clone() };
+        let audit = AuditArgs {
+            site: None,
+            dataset: None,
+            json: false,
+            admin: admin.clone(),
+        };
         outcome = sites::budget(BudgetCommand::Audit(audit), out).await;
     }
 
@@ -144,11 +190,27 @@ pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
 
     let rel = |p: &str| out_dir.join(p).display().to_string();
     writeln!(out)?;
-    writeln!(out, "Everything is in {}. To look again:", out_dir.display())?;
+    writeln!(
+        out,
+        "Everything is in {}. To look again:",
+        out_dir.display()
+    )?;
     writeln!(out, "  silo serve --config {} &", rel("coordinator.toml"))?;
-    writeln!(out, "  silo budget audit --admin-config {}", rel("silo-auditor.toml"))?;
-    writeln!(out, "  silo job list --admin-config {}", rel("silo-admin.toml"))?;
-    writeln!(out, "  silo-site ledger --config {}", rel("site-hospital-a.toml"))?;
+    writeln!(
+        out,
+        "  silo budget audit --admin-config {}",
+        rel("silo-auditor.toml")
+    )?;
+    writeln!(
+        out,
+        "  silo job list --admin-config {}",
+        rel("silo-admin.toml")
+    )?;
+    writeln!(
+        out,
+        "  silo-site ledger --config {}",
+        rel("site-hospital-a.toml")
+    )?;
     Ok(())
 }
 
@@ -156,9 +218,13 @@ pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
 fn prepare(out: &Path) -> Result<()> {
     if out.exists() {
         let is_demo = out.join(MARKER).exists();
-        let empty = std::fs::read_dir(out).with_context(|| format!("cannot read {}", out.display()))?.next().is_none();
+        let empty = std::fs::read_dir(out)
+            .with_context(|| format!("cannot read {}", out.display()))?
+            .next()
+            .is_none();
         if is_demo {
-            std::fs::remove_dir_all(out).with_context(|| format!("cannot clear the previous demo in {}", out.display()))?;
+            std::fs::remove_dir_all(out)
+                .with_context(|| format!("cannot clear the previous demo in {}", out.display()))?;
         } else if !empty {
             return Err(crate::cli::usage(format!(
                 "{} exists and is not a silo demo folder: choose another --out",
@@ -167,7 +233,10 @@ fn prepare(out: &Path) -> Result<()> {
         }
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    std::fs::write(out.join(MARKER), "written by `silo demo`; a re-run replaces this folder\n")?;
+    std::fs::write(
+        out.join(MARKER),
+        "written by `silo demo`; a re-run replaces this folder\n",
+    )?;
     Ok(())
 }
 

@@ -113,6 +113,49 @@ async fn refusal_below_min_sites_fails_with_each_reason() {
 }
 
 #[tokio::test]
+async fn every_refusal_is_on_record_when_the_first_already_breaks_the_quorum() {
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = coordinator(dir.path(), |_| {}).await;
+    let url = coordinator.url();
+    let mut a = FakeSite::connect(&url, "hospital-a").await;
+    let mut b = FakeSite::connect(&url, "hospital-b").await;
+    let mut admin = admin(&url).await;
+    let id = submit(&mut admin, &count_spec(2, 60)).await;
+    let (ta, tb) = (a.next_task().await, b.next_task().await);
+    a.update(
+        &ta,
+        "refused",
+        "job kind dp_stats is not allowed by this site's policy",
+    )
+    .await;
+    // The job cannot succeed any more, but waits for hospital-b's answer.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(status(&mut admin, &id).await.state, "running");
+    b.update(&tb, "refused", "budget exhausted").await;
+    let failed = wait_for_state(&mut admin, &id, "failed").await;
+    for (site, why) in [
+        ("hospital-a", "not allowed"),
+        ("hospital-b", "budget exhausted"),
+    ] {
+        let task = failed.sites.iter().find(|s| s.site == site).unwrap();
+        assert_eq!(task.state, "refused", "{task:?}");
+        assert!(task.reason.contains(why), "{task:?}");
+        assert!(
+            failed.reason.contains(&format!("{site}: refused ({why}"))
+                || failed.reason.contains(why),
+            "{}",
+            failed.reason
+        );
+    }
+    assert!(
+        failed.reason.contains("only 0 of min_sites 2"),
+        "{}",
+        failed.reason
+    );
+    coordinator.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_site_past_the_round_timeout_is_excluded_while_the_quorum_holds() {
     let dir = tempfile::tempdir().unwrap();
     let coordinator = coordinator(dir.path(), |_| {}).await;

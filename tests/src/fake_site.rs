@@ -28,7 +28,11 @@ impl FakeSite {
     /// Opens a session presenting `tls` and registers as `site_name` with an empty ledger
     /// and the dataset `visits` (budget 4.0). `Err` is the coordinator's refusal, whether
     /// it comes as the call's status or as the first message of the stream.
-    pub async fn connect(url: &str, tls: &TlsFiles, site_name: &str) -> Result<FakeSite, tonic::Status> {
+    pub async fn connect(
+        url: &str,
+        tls: &TlsFiles,
+        site_name: &str,
+    ) -> Result<FakeSite, tonic::Status> {
         let channel = tls::connect(url, Some(tls), false)
             .await
             .map_err(|e| tonic::Status::unavailable(format!("connect: {e}")))?;
@@ -50,7 +54,9 @@ impl FakeSite {
                 tx,
                 inbound,
             }),
-            other => Err(tonic::Status::internal(format!("expected Registered, got {other:?}"))),
+            other => Err(tonic::Status::internal(format!(
+                "expected Registered, got {other:?}"
+            ))),
         }
     }
 

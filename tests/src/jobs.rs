@@ -79,7 +79,10 @@ impl DpStatsSpec {
             None => "\"all\"".to_string(),
             Some(names) => format!("{names:?}"),
         };
-        let delta = self.delta.map(|d| format!("delta = {d:e}\n")).unwrap_or_default();
+        let delta = self
+            .delta
+            .map(|d| format!("delta = {d:e}\n"))
+            .unwrap_or_default();
         format!(
             "kind = \"dp_stats\"\n\
              name = \"{name}\"\n\
@@ -107,7 +110,9 @@ impl DpStatsSpec {
 /// Submits a spec; returns the job id.
 pub async fn submit(admin: &mut Admin, spec: &DpStatsSpec) -> String {
     let status = admin
-        .submit_job(SubmitJobRequest { spec_toml: spec.toml() })
+        .submit_job(SubmitJobRequest {
+            spec_toml: spec.toml(),
+        })
         .await
         .unwrap_or_else(|s| panic!("SubmitJob refused: {s}"))
         .into_inner();
@@ -181,8 +186,14 @@ pub fn site_task<'a>(status: &'a JobStatus, site: &str) -> &'a SiteTaskStatus {
 }
 
 /// GetResult: the job's files, by name.
-pub async fn result_files(client: &mut Admin, id: &str) -> Result<Vec<(String, Vec<u8>)>, tonic::Status> {
-    let mut stream = client.get_result(JobRef { id: id.into() }).await?.into_inner();
+pub async fn result_files(
+    client: &mut Admin,
+    id: &str,
+) -> Result<Vec<(String, Vec<u8>)>, tonic::Status> {
+    let mut stream = client
+        .get_result(JobRef { id: id.into() })
+        .await?
+        .into_inner();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     while let Some(chunk) = stream.message().await? {
         match files.last_mut() {
@@ -201,7 +212,12 @@ pub async fn report(client: &mut Admin, id: &str) -> Value {
     let (_, data) = files
         .iter()
         .find(|(name, _)| name == "report.json")
-        .unwrap_or_else(|| panic!("no report.json among {:?}", files.iter().map(|f| &f.0).collect::<Vec<_>>()));
+        .unwrap_or_else(|| {
+            panic!(
+                "no report.json among {:?}",
+                files.iter().map(|f| &f.0).collect::<Vec<_>>()
+            )
+        });
     serde_json::from_slice(data).expect("report.json is JSON")
 }
 
@@ -230,7 +246,12 @@ pub async fn sites(client: &mut Admin) -> Vec<SiteInfo> {
 
 /// Names of the sites ListSites shows as connected, sorted.
 pub async fn connected(client: &mut Admin) -> Vec<String> {
-    let mut names: Vec<String> = sites(client).await.into_iter().filter(|s| s.connected).map(|s| s.name).collect();
+    let mut names: Vec<String> = sites(client)
+        .await
+        .into_iter()
+        .filter(|s| s.connected)
+        .map(|s| s.name)
+        .collect();
     names.sort();
     names
 }
@@ -250,7 +271,10 @@ pub async fn wait_until_connected(client: &mut Admin, names: &[&str]) {
         let mut client = client.clone();
         async move {
             let now = connected(&mut client).await;
-            names.iter().all(|n| now.iter().any(|c| c == n)).then_some(())
+            names
+                .iter()
+                .all(|n| now.iter().any(|c| c == n))
+                .then_some(())
         }
     })
     .await

@@ -100,7 +100,9 @@ impl Deployment {
 
     /// The running coordinator.
     pub fn coordinator(&self) -> &RunningCoordinator {
-        self.coordinator.as_ref().expect("the coordinator is running")
+        self.coordinator
+            .as_ref()
+            .expect("the coordinator is running")
     }
 
     /// Kills the coordinator: no graceful shutdown, no draining (the process dying).
@@ -119,7 +121,10 @@ impl Deployment {
             match start_coordinator(self.addr, &data, &self.coordinator_tls).await {
                 Ok(c) => break c,
                 Err(e) if tokio::time::Instant::now() < deadline => {
-                    eprintln!("restarting the coordinator on {}: {e:#}; retrying", self.addr);
+                    eprintln!(
+                        "restarting the coordinator on {}: {e:#}; retrying",
+                        self.addr
+                    );
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(e) => panic!("the coordinator does not restart on {}: {e:#}", self.addr),
@@ -142,12 +147,16 @@ impl Deployment {
 
     /// An admin API client with the admin certificate.
     pub async fn admin(&self) -> AdminApiClient<Channel> {
-        self.client(&self.pki.files(ADMIN)).await.expect("admin connects")
+        self.client(&self.pki.files(ADMIN))
+            .await
+            .expect("admin connects")
     }
 
     /// An admin API client with the auditor certificate.
     pub async fn auditor(&self) -> AdminApiClient<Channel> {
-        self.client(&self.pki.files(AUDITOR)).await.expect("auditor connects")
+        self.client(&self.pki.files(AUDITOR))
+            .await
+            .expect("auditor connects")
     }
 
     /// An admin API client presenting `files` (any role, any CA).
@@ -159,7 +168,10 @@ impl Deployment {
     /// Stops the coordinator gracefully (sites should be stopped first).
     pub async fn shutdown(mut self) {
         if let Some(coordinator) = self.coordinator.take() {
-            coordinator.shutdown().await.expect("the coordinator stops cleanly");
+            coordinator
+                .shutdown()
+                .await
+                .expect("the coordinator stops cleanly");
         }
     }
 }

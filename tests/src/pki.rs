@@ -38,7 +38,10 @@ impl Pki {
     pub fn issue(&self, role: Role, name: &str) -> TlsFiles {
         let files = self.files(name);
         if !files.cert.exists() {
-            let pair = self.ca.issue(role, name, &[], 30).expect("certificate issues");
+            let pair = self
+                .ca
+                .issue(role, name, &[], 30)
+                .expect("certificate issues");
             ca::write_pair(&self.dir, name, &pair, false).expect("certificate written");
         }
         files
@@ -46,7 +49,10 @@ impl Pki {
 
     /// Issues `name` in `role` with a certificate that expired yesterday.
     pub fn issue_expired(&self, role: Role, name: &str) -> TlsFiles {
-        let pair = self.ca.issue_expired(role, name, &[]).expect("certificate issues");
+        let pair = self
+            .ca
+            .issue_expired(role, name, &[])
+            .expect("certificate issues");
         ca::write_pair(&self.dir, name, &pair, true).expect("certificate written");
         self.files(name)
     }
@@ -61,7 +67,9 @@ impl Pki {
     pub fn foreign(&self, role: Role, name: &str) -> TlsFiles {
         let rogue_dir = self.dir.join("rogue");
         let rogue = Ca::generate().expect("CA generates");
-        let pair = rogue.issue(role, name, &[], 30).expect("certificate issues");
+        let pair = rogue
+            .issue(role, name, &[], 30)
+            .expect("certificate issues");
         ca::write_pair(&rogue_dir, name, &pair, true).expect("certificate written");
         TlsFiles {
             ca: self.ca_pem(),

@@ -16,8 +16,8 @@ use silo_proto::tls::Role;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::pki::Pki;
 use crate::WAIT;
+use crate::pki::Pki;
 
 /// Seed of the synthetic visit tables (noise is never seeded).
 pub const DATA_SEED: u64 = 20_261_127;
@@ -217,7 +217,10 @@ impl RunningSite {
                 };
                 panic!("site daemon {} ended: {result}", self.name())
             }
-            Err(_) => panic!("site daemon {} reported nothing within {WAIT:?}", self.name()),
+            Err(_) => panic!(
+                "site daemon {} reported nothing within {WAIT:?}",
+                self.name()
+            ),
         }
     }
 
@@ -227,15 +230,29 @@ impl RunningSite {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let event = tokio::time::timeout(left, self.next_event()).await.unwrap_or_else(|_| {
-                panic!("{} did not register within {WAIT:?}; last disconnect: {last:?}", self.name())
-            });
+            let event = tokio::time::timeout(left, self.next_event())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "{} did not register within {WAIT:?}; last disconnect: {last:?}",
+                        self.name()
+                    )
+                });
             match event {
                 DaemonEvent::Registered { .. } => return,
                 DaemonEvent::Disconnected { reason } => last = Some(reason),
                 DaemonEvent::TaskFinished { .. } => {}
             }
         }
+    }
+
+    /// The events reported so far and not yet read (does not wait).
+    pub fn pending_events(&mut self) -> Vec<DaemonEvent> {
+        let mut events = Vec::new();
+        while let Ok(event) = self.events.try_recv() {
+            events.push(event);
+        }
+        events
     }
 
     /// Waits for the next disconnection; its reason.
@@ -255,7 +272,10 @@ impl RunningSite {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => panic!("site daemon {} failed: {e:#}", self.files.name),
             Ok(Err(e)) => panic!("site daemon {} panicked: {e}", self.files.name),
-            Err(_) => panic!("site daemon {} did not stop within {WAIT:?}", self.files.name),
+            Err(_) => panic!(
+                "site daemon {} did not stop within {WAIT:?}",
+                self.files.name
+            ),
         }
     }
 }

@@ -61,7 +61,10 @@ fn one() -> u32 {
 impl DpStatsParams {
     /// Reads and checks the params of a `dp_stats` spec; reports every problem found.
     pub fn from_spec(spec: &JobSpec) -> Result<DpStatsParams, Vec<SpecIssue>> {
-        let issue = |field: &str, message: String| SpecIssue { field: field.to_string(), message };
+        let issue = |field: &str, message: String| SpecIssue {
+            field: field.to_string(),
+            message,
+        };
         let params: DpStatsParams = serde_json::from_value(spec.params.clone())
             .map_err(|e| vec![issue("params", e.to_string())])?;
         let mut issues = Vec::new();
@@ -69,7 +72,10 @@ impl DpStatsParams {
         if needs_column {
             match &params.column {
                 Some(c) if !c.trim().is_empty() => {}
-                _ => issues.push(issue("params.column", "expected the numeric column to summarise".into())),
+                _ => issues.push(issue(
+                    "params.column",
+                    "expected the numeric column to summarise".into(),
+                )),
             }
             match (params.lower, params.upper) {
                 (Some(lo), Some(hi)) if lo.is_finite() && hi.is_finite() && lo < hi => {}
@@ -77,34 +83,63 @@ impl DpStatsParams {
                     "params.lower",
                     format!("lower {lo} and upper {hi}: expected finite bounds with lower < upper"),
                 )),
-                _ => issues.push(issue("params.lower", "expected both lower and upper clamp bounds".into())),
+                _ => issues.push(issue(
+                    "params.lower",
+                    "expected both lower and upper clamp bounds".into(),
+                )),
             }
         }
         match (params.statistic, &params.bins) {
             (Statistic::Histogram, Some(bins)) => {
                 if bins.len() < 2 {
-                    issues.push(issue("params.bins", "expected at least two bin edges".into()));
-                } else if bins.iter().any(|b| !b.is_finite()) || bins.windows(2).any(|w| w[0] >= w[1]) {
-                    issues.push(issue("params.bins", "expected finite, strictly increasing bin edges".into()));
+                    issues.push(issue(
+                        "params.bins",
+                        "expected at least two bin edges".into(),
+                    ));
+                } else if bins.iter().any(|b| !b.is_finite())
+                    || bins.windows(2).any(|w| w[0] >= w[1])
+                {
+                    issues.push(issue(
+                        "params.bins",
+                        "expected finite, strictly increasing bin edges".into(),
+                    ));
                 }
             }
-            (Statistic::Histogram, None) => {
-                issues.push(issue("params.bins", "a histogram needs its bin edges declared".into()))
-            }
-            (_, Some(_)) => issues.push(issue("params.bins", "bins apply only to statistic = \"histogram\"".into())),
+            (Statistic::Histogram, None) => issues.push(issue(
+                "params.bins",
+                "a histogram needs its bin edges declared".into(),
+            )),
+            (_, Some(_)) => issues.push(issue(
+                "params.bins",
+                "bins apply only to statistic = \"histogram\"".into(),
+            )),
             (_, None) => {}
         }
         if params.max_rows_per_unit == 0 {
-            issues.push(issue("params.max_rows_per_unit", "expected at least 1".into()));
+            issues.push(issue(
+                "params.max_rows_per_unit",
+                "expected at least 1".into(),
+            ));
         }
         if params.noise_kind(spec) == NoiseKind::Gaussian && spec.privacy.delta.is_none() {
-            issues.push(issue("privacy.delta", "the Gaussian mechanism needs a delta".into()));
+            issues.push(issue(
+                "privacy.delta",
+                "the Gaussian mechanism needs a delta".into(),
+            ));
         }
-        if issues.is_empty() { Ok(params) } else { Err(issues) }
+        if issues.is_empty() {
+            Ok(params)
+        } else {
+            Err(issues)
+        }
     }
 
     /// The mechanism in effect: the declared one, else Laplace without δ, Gaussian with δ.
     pub fn noise_kind(&self, spec: &JobSpec) -> NoiseKind {
-        self.mechanism.unwrap_or(if spec.privacy.delta.is_some() { NoiseKind::Gaussian } else { NoiseKind::Laplace })
+        self.mechanism.unwrap_or(if spec.privacy.delta.is_some() {
+            NoiseKind::Gaussian
+        } else {
+            NoiseKind::Laplace
+        })
     }
 }

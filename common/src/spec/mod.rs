@@ -157,9 +157,13 @@ impl JobSpec {
     pub fn parse_toml(text: &str, origin: &str) -> Result<JobSpec, SpecError> {
         let one = |field: &str, message: String| SpecError {
             origin: origin.to_string(),
-            issues: vec![SpecIssue { field: field.to_string(), message }],
+            issues: vec![SpecIssue {
+                field: field.to_string(),
+                message,
+            }],
         };
-        let table: toml::Table = toml::from_str(text).map_err(|e| one("toml", e.message().to_string()))?;
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| one("toml", e.message().to_string()))?;
         let json = serde_json::to_value(&table).map_err(|e| one("toml", e.to_string()))?;
         let spec: JobSpec = serde_json::from_value(json).map_err(|e| {
             // serde_json names the field in its message ("missing field `dataset`").
@@ -173,7 +177,10 @@ impl JobSpec {
     pub fn from_json(bytes: &[u8], origin: &str) -> Result<JobSpec, SpecError> {
         let spec: JobSpec = serde_json::from_slice(bytes).map_err(|e| SpecError {
             origin: origin.to_string(),
-            issues: vec![SpecIssue { field: "spec".into(), message: e.to_string() }],
+            issues: vec![SpecIssue {
+                field: "spec".into(),
+                message: e.to_string(),
+            }],
         })?;
         spec.validate(origin)?;
         Ok(spec)
@@ -188,7 +195,10 @@ impl JobSpec {
     pub fn validate(&self, origin: &str) -> Result<(), SpecError> {
         let mut issues = Vec::new();
         let mut bad = |field: &str, message: String| {
-            issues.push(SpecIssue { field: field.to_string(), message })
+            issues.push(SpecIssue {
+                field: field.to_string(),
+                message,
+            })
         };
         if self.name.trim().is_empty() {
             bad("name", "expected a non-empty name".into());
@@ -201,19 +211,35 @@ impl JobSpec {
         }
         if let SiteSelection::List(names) = &self.sites {
             if names.is_empty() {
-                bad("sites", "expected \"all\" or a non-empty list of site names".into());
+                bad(
+                    "sites",
+                    "expected \"all\" or a non-empty list of site names".into(),
+                );
             } else if (names.len() as u64) < u64::from(self.min_sites) {
-                bad("min_sites", format!("{} exceeds the {} listed site(s)", self.min_sites, names.len()));
+                bad(
+                    "min_sites",
+                    format!(
+                        "{} exceeds the {} listed site(s)",
+                        self.min_sites,
+                        names.len()
+                    ),
+                );
             }
         }
         let eps = self.privacy.epsilon;
         if !(eps.is_finite() && eps > 0.0) {
-            bad("privacy.epsilon", format!("{eps}: expected a finite number > 0"));
+            bad(
+                "privacy.epsilon",
+                format!("{eps}: expected a finite number > 0"),
+            );
         }
         if let Some(delta) = self.privacy.delta
             && !(delta > 0.0 && delta < 1.0)
         {
-            bad("privacy.delta", format!("{delta}: expected a number in (0, 1)"));
+            bad(
+                "privacy.delta",
+                format!("{delta}: expected a number in (0, 1)"),
+            );
         }
         if self.round_timeout_seconds == 0 {
             bad("round_timeout_seconds", "expected at least 1".into());
@@ -232,7 +258,10 @@ impl JobSpec {
         if issues.is_empty() {
             Ok(())
         } else {
-            Err(SpecError { origin: origin.to_string(), issues })
+            Err(SpecError {
+                origin: origin.to_string(),
+                issues,
+            })
         }
     }
 }

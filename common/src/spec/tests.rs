@@ -34,7 +34,10 @@ fn design_example_parses() {
 fn every_problem_is_reported_with_its_field() {
     let bad = HISTOGRAM
         .replace("epsilon = 0.5", "epsilon = -1.0")
-        .replace("bins = [0.0, 18.0, 40.0, 65.0, 120.0]", "bins = [0.0, 40.0, 18.0]")
+        .replace(
+            "bins = [0.0, 18.0, 40.0, 65.0, 120.0]",
+            "bins = [0.0, 40.0, 18.0]",
+        )
         .replace("min_sites = 2", "min_sites = 0");
     let err = JobSpec::parse_toml(&bad, "spec.toml").unwrap_err();
     let fields: Vec<_> = err.issues.iter().map(|i| i.field.as_str()).collect();
@@ -46,9 +49,11 @@ fn every_problem_is_reported_with_its_field() {
 
 #[test]
 fn missing_field_and_unknown_kind_are_refused() {
-    let err = JobSpec::parse_toml(&HISTOGRAM.replace("dataset = \"visits\"\n", ""), "s.toml").unwrap_err();
+    let err = JobSpec::parse_toml(&HISTOGRAM.replace("dataset = \"visits\"\n", ""), "s.toml")
+        .unwrap_err();
     assert!(err.to_string().contains("dataset"), "{err}");
-    let err = JobSpec::parse_toml(&HISTOGRAM.replace("dp_stats", "dp_magic"), "s.toml").unwrap_err();
+    let err =
+        JobSpec::parse_toml(&HISTOGRAM.replace("dp_stats", "dp_magic"), "s.toml").unwrap_err();
     assert!(err.to_string().contains("dp_magic"), "{err}");
     let err = JobSpec::parse_toml("kind = ", "s.toml").unwrap_err();
     assert_eq!(err.issues[0].field, "toml");
@@ -56,10 +61,18 @@ fn missing_field_and_unknown_kind_are_refused() {
 
 #[test]
 fn gaussian_without_delta_is_refused() {
-    let spec = HISTOGRAM.replace("delta = 1e-6\n", "").replace("[params]\n", "[params]\nmechanism = \"gaussian\"\n");
+    let spec = HISTOGRAM
+        .replace("delta = 1e-6\n", "")
+        .replace("[params]\n", "[params]\nmechanism = \"gaussian\"\n");
     let err = JobSpec::parse_toml(&spec, "s.toml").unwrap_err();
-    assert!(err.issues.iter().any(|i| i.field == "privacy.delta"), "{err}");
+    assert!(
+        err.issues.iter().any(|i| i.field == "privacy.delta"),
+        "{err}"
+    );
     let laplace = HISTOGRAM.replace("delta = 1e-6\n", "");
     let spec = JobSpec::parse_toml(&laplace, "s.toml").unwrap();
-    assert_eq!(DpStatsParams::from_spec(&spec).unwrap().noise_kind(&spec), NoiseKind::Laplace);
+    assert_eq!(
+        DpStatsParams::from_spec(&spec).unwrap().noise_kind(&spec),
+        NoiseKind::Laplace
+    );
 }

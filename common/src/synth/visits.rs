@@ -20,7 +20,8 @@ pub struct Visit {
 
 /// The visits of site number `site` (0-based) with `patients` patients.
 pub fn site_visits(site: usize, patients: usize, seed: u64) -> Vec<Visit> {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed ^ (site as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng =
+        ChaCha20Rng::seed_from_u64(seed ^ (site as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mean_age = 38.0 + 8.0 * site as f64;
     let mut rows = Vec::with_capacity(patients * 2);
     for p in 0..patients {
@@ -32,7 +33,11 @@ pub fn site_visits(site: usize, patients: usize, seed: u64) -> Vec<Visit> {
         let visits = 1 + (rng.random::<f64>() * 4.0) as usize;
         for _ in 0..visits {
             let stay = (-(rng.random::<f64>().max(1e-12)).ln() * (2.0 + age / 30.0)).round() + 1.0;
-            rows.push(Visit { person_id, age, length_of_stay: stay });
+            rows.push(Visit {
+                person_id,
+                age,
+                length_of_stay: stay,
+            });
         }
     }
     rows
@@ -57,7 +62,12 @@ mod tests {
         assert_eq!(a, site_visits(0, 500, 7));
         let b = site_visits(2, 500, 7);
         let mean = |rows: &[Visit]| rows.iter().map(|r| r.age).sum::<f64>() / rows.len() as f64;
-        assert!(mean(&b) > mean(&a) + 8.0, "site 2 should be older: {} vs {}", mean(&b), mean(&a));
+        assert!(
+            mean(&b) > mean(&a) + 8.0,
+            "site 2 should be older: {} vs {}",
+            mean(&b),
+            mean(&a)
+        );
         assert!(a.len() >= 500 && a.len() <= 2000);
         assert!(to_csv(&a).starts_with("person_id,age,length_of_stay\n"));
     }

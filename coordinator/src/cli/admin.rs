@@ -96,7 +96,11 @@ impl AdminConfig {
 /// argument, not found) exits 2, everything else 1.
 pub fn status_error(status: tonic::Status) -> anyhow::Error {
     use tonic::Code;
-    let message = if status.message().is_empty() { format!("{:?}", status.code()) } else { status.message().to_string() };
+    let message = if status.message().is_empty() {
+        format!("{:?}", status.code())
+    } else {
+        status.message().to_string()
+    };
     match status.code() {
         Code::InvalidArgument | Code::NotFound => usage(message),
         Code::PermissionDenied => anyhow::anyhow!("permission denied: {message}"),

@@ -100,7 +100,13 @@ pub async fn run(cmd: JobCommand, out: &mut impl Write) -> Result<()> {
         }
         JobCommand::Cancel(args) => {
             let mut client = args.admin.connect().await?;
-            let st = client.cancel_job(JobRef { id: args.id.clone() }).await.map_err(status_error)?.into_inner();
+            let st = client
+                .cancel_job(JobRef {
+                    id: args.id.clone(),
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
             if args.json {
                 writeln!(out, "{}", status_json(&st))?;
             } else {
@@ -114,11 +120,16 @@ pub async fn run(cmd: JobCommand, out: &mut impl Write) -> Result<()> {
 
 async fn submit(args: SubmitArgs, out: &mut impl Write) -> Result<()> {
     let origin = args.spec.display().to_string();
-    let text = std::fs::read_to_string(&args.spec).map_err(|e| usage(format!("cannot read job spec {origin}: {e}")))?;
+    let text = std::fs::read_to_string(&args.spec)
+        .map_err(|e| usage(format!("cannot read job spec {origin}: {e}")))?;
     // Validate locally first: the same parser the coordinator and the sites run.
     JobSpec::parse_toml(&text, &origin).map_err(|e| usage(e.to_string()))?;
     let mut client = args.admin.connect().await?;
-    let st = client.submit_job(SubmitJobRequest { spec_toml: text }).await.map_err(status_error)?.into_inner();
+    let st = client
+        .submit_job(SubmitJobRequest { spec_toml: text })
+        .await
+        .map_err(status_error)?
+        .into_inner();
     if !args.wait {
         if args.json {
             writeln!(out, "{}", json!({"id": st.id, "state": st.state}))?;
@@ -144,7 +155,11 @@ fn ended_ok(st: &JobStatus) -> Result<()> {
     if st.state == "succeeded" {
         return Ok(());
     }
-    let mut reason = if st.reason.is_empty() { "no reason given".to_string() } else { st.reason.clone() };
+    let mut reason = if st.reason.is_empty() {
+        "no reason given".to_string()
+    } else {
+        st.reason.clone()
+    };
     let refusals: Vec<String> = st
         .sites
         .iter()
@@ -167,7 +182,11 @@ async fn watch(
     id: &str,
     bars: bool,
 ) -> Result<JobStatus> {
-    let mut stream = client.watch_job(JobRef { id: id.to_string() }).await.map_err(status_error)?.into_inner();
+    let mut stream = client
+        .watch_job(JobRef { id: id.to_string() })
+        .await
+        .map_err(status_error)?
+        .into_inner();
     let multi = MultiProgress::new();
     if !bars {
         multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -181,16 +200,26 @@ async fn watch(
         let event = event.map_err(status_error)?;
         let Some(st) = event.status else { continue };
         for site in &st.sites {
-            let bar = rows.entry((site.site.clone(), site.round)).or_insert_with(|| {
-                let bar = multi.add(ProgressBar::new(1000));
-                bar.set_style(style.clone());
-                bar.set_prefix(format!("{} round {}", site.site, site.round));
-                bar
-            });
+            let bar = rows
+                .entry((site.site.clone(), site.round))
+                .or_insert_with(|| {
+                    let bar = multi.add(ProgressBar::new(1000));
+                    bar.set_style(style.clone());
+                    bar.set_prefix(format!("{} round {}", site.site, site.round));
+                    bar
+                });
             bar.set_position((site.progress.clamp(0.0, 1.0) * 1000.0) as u64);
-            let msg = if site.reason.is_empty() { site.state.clone() } else { format!("{}: {}", site.state, site.reason) };
+            let msg = if site.reason.is_empty() {
+                site.state.clone()
+            } else {
+                format!("{}: {}", site.state, site.reason)
+            };
             bar.set_message(msg);
-            if matches!(site.state.as_str(), "done" | "refused" | "failed" | "excluded") && !bar.is_finished() {
+            if matches!(
+                site.state.as_str(),
+                "done" | "refused" | "failed" | "excluded"
+            ) && !bar.is_finished()
+            {
                 if site.state == "done" {
                     bar.set_position(1000);
                 }
@@ -213,11 +242,18 @@ async fn watch(
         // The stream ended before the job did (coordinator restarting): ask once more.
         _ => {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let st = client.get_job(JobRef { id: id.to_string() }).await.map_err(status_error)?.into_inner();
+            let st = client
+                .get_job(JobRef { id: id.to_string() })
+                .await
+                .map_err(status_error)?
+                .into_inner();
             if terminal(&st.state) {
                 Ok(st)
             } else {
-                Err(anyhow!("lost the watch on job {id} while it was {}; run `silo job watch {id}` again", st.state))
+                Err(anyhow!(
+                    "lost the watch on job {id} while it was {}; run `silo job watch {id}` again",
+                    st.state
+                ))
             }
         }
     }
@@ -225,21 +261,42 @@ async fn watch(
 
 async fn list(args: JsonArgs, out: &mut impl Write) -> Result<()> {
     let mut client = args.admin.connect().await?;
-    let jobs = client.list_jobs(silo_proto::ListJobsRequest {}).await.map_err(status_error)?.into_inner().jobs;
+    let jobs = client
+        .list_jobs(silo_proto::ListJobsRequest {})
+        .await
+        .map_err(status_error)?
+        .into_inner()
+        .jobs;
     if args.json {
-        writeln!(out, "{}", Value::Array(jobs.iter().map(status_json).collect()))?;
+        writeln!(
+            out,
+            "{}",
+            Value::Array(jobs.iter().map(status_json).collect())
+        )?;
         return Ok(());
     }
-    writeln!(out, "{:<38} {:<16} {:<22} {:<10} created", "id", "kind", "name", "state")?;
+    writeln!(
+        out,
+        "{:<38} {:<16} {:<22} {:<10} created",
+        "id", "kind", "name", "state"
+    )?;
     for j in &jobs {
-        writeln!(out, "{:<38} {:<16} {:<22} {:<10} {}", j.id, j.kind, j.name, j.state, j.created_at)?;
+        writeln!(
+            out,
+            "{:<38} {:<16} {:<22} {:<10} {}",
+            j.id, j.kind, j.name, j.state, j.created_at
+        )?;
     }
     Ok(())
 }
 
 async fn status(args: IdArgs, out: &mut impl Write) -> Result<()> {
     let mut client = args.admin.connect().await?;
-    let st = client.get_job(JobRef { id: args.id }).await.map_err(status_error)?.into_inner();
+    let st = client
+        .get_job(JobRef { id: args.id })
+        .await
+        .map_err(status_error)?
+        .into_inner();
     if args.json {
         writeln!(out, "{}", status_json(&st))?;
     } else {
@@ -250,8 +307,15 @@ async fn status(args: IdArgs, out: &mut impl Write) -> Result<()> {
 
 async fn result(args: ResultArgs, out: &mut impl Write) -> Result<()> {
     let mut client = args.admin.connect().await?;
-    let mut stream = client.get_result(JobRef { id: args.id.clone() }).await.map_err(status_error)?.into_inner();
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut stream = client
+        .get_result(JobRef {
+            id: args.id.clone(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
     // Each file is written to a temporary name and renamed when its last chunk arrives, so
     // an interrupted download never leaves a truncated file under the real name.
     let mut open: Option<(String, std::fs::File, PathBuf)> = None;
@@ -261,11 +325,13 @@ async fn result(args: ResultArgs, out: &mut impl Write) -> Result<()> {
         let name = sanitize(&chunk.name)?;
         if open.as_ref().is_none_or(|(n, _, _)| *n != name) {
             let tmp = args.out.join(format!(".{name}.part"));
-            let file = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+            let file = std::fs::File::create(&tmp)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
             open = Some((name.clone(), file, tmp));
         }
         let (_, file, tmp) = open.as_mut().expect("opened above");
-        file.write_all(&chunk.data).with_context(|| format!("cannot write {}", tmp.display()))?;
+        file.write_all(&chunk.data)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         if chunk.last {
             let (name, file, tmp) = open.take().expect("opened above");
             file.sync_all()?;
@@ -276,7 +342,10 @@ async fn result(args: ResultArgs, out: &mut impl Write) -> Result<()> {
     }
     if let Some((_, _, tmp)) = open {
         let _ = std::fs::remove_file(tmp);
-        return Err(anyhow!("the result download of job {} ended mid-file", args.id));
+        return Err(anyhow!(
+            "the result download of job {} ended mid-file",
+            args.id
+        ));
     }
     if written.is_empty() {
         return Err(anyhow!("job {} has no result files", args.id));
@@ -291,8 +360,16 @@ async fn result(args: ResultArgs, out: &mut impl Write) -> Result<()> {
 fn sanitize(name: &str) -> Result<String> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok { Ok(name.to_string()) } else { Err(anyhow!("refusing result file name {name:?} from the coordinator")) }
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(anyhow!(
+            "refusing result file name {name:?} from the coordinator"
+        ))
+    }
 }
 
 /// The JSON form of a job status (`id`, `state`, per-site reasons, result summary).
@@ -326,7 +403,11 @@ pub fn status_json(st: &JobStatus) -> Value {
 }
 
 fn print_status(st: &JobStatus, out: &mut impl Write) -> Result<()> {
-    writeln!(out, "job {}  {} ({})  {}", st.id, st.name, st.kind, st.state)?;
+    writeln!(
+        out,
+        "job {}  {} ({})  {}",
+        st.id, st.name, st.kind, st.state
+    )?;
     if !st.reason.is_empty() {
         writeln!(out, "  reason: {}", st.reason)?;
     }
@@ -334,12 +415,25 @@ fn print_status(st: &JobStatus, out: &mut impl Write) -> Result<()> {
         writeln!(out, "  round {}/{}", st.round, st.rounds)?;
     }
     for s in &st.sites {
-        let reason = if s.reason.is_empty() { String::new() } else { format!("  {}", s.reason) };
-        writeln!(out, "  {:<20} round {:<3} {:<9}{}", s.site, s.round, s.state, reason)?;
+        let reason = if s.reason.is_empty() {
+            String::new()
+        } else {
+            format!("  {}", s.reason)
+        };
+        writeln!(
+            out,
+            "  {:<20} round {:<3} {:<9}{}",
+            s.site, s.round, s.state, reason
+        )?;
     }
     if !st.summary_json.is_empty() {
-        let summary: Value = serde_json::from_str(&st.summary_json).unwrap_or(Value::String(st.summary_json.clone()));
-        writeln!(out, "  result: {}", serde_json::to_string_pretty(&summary)?.replace('\n', "\n  "))?;
+        let summary: Value = serde_json::from_str(&st.summary_json)
+            .unwrap_or(Value::String(st.summary_json.clone()));
+        writeln!(
+            out,
+            "  result: {}",
+            serde_json::to_string_pretty(&summary)?.replace('\n', "\n  ")
+        )?;
     }
     Ok(())
 }

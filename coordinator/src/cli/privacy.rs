@@ -223,7 +223,12 @@ fn epsilon(args: EpsilonArgs, out: &mut impl Write) -> Result<()> {
         obj.insert("accountant".into(), json!(kind.as_str()));
         writeln!(out, "{doc}")?;
     } else {
-        writeln!(out, "epsilon = {} at delta = {}", fmt_eps(eps), fmt_delta(args.delta))?;
+        writeln!(
+            out,
+            "epsilon = {} at delta = {}",
+            fmt_eps(eps),
+            fmt_delta(args.delta)
+        )?;
         writeln!(out, "  {description}")?;
         writeln!(out, "  accountant: {}", describe(kind))?;
     }
@@ -286,7 +291,11 @@ fn fmt_eps(eps: f64) -> String {
 }
 
 fn fmt_delta(delta: f64) -> String {
-    if delta < 1e-3 { format!("{delta:e}") } else { delta.to_string() }
+    if delta < 1e-3 {
+        format!("{delta:e}")
+    } else {
+        delta.to_string()
+    }
 }
 
 fn describe(kind: AccountantKind) -> &'static str {

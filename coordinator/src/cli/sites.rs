@@ -45,7 +45,12 @@ pub struct AuditArgs {
 /// Runs `silo sites`.
 pub async fn sites(args: SitesArgs, out: &mut impl Write) -> Result<()> {
     let mut client = args.admin.connect().await?;
-    let sites = client.list_sites(ListSitesRequest {}).await.map_err(status_error)?.into_inner().sites;
+    let sites = client
+        .list_sites(ListSitesRequest {})
+        .await
+        .map_err(status_error)?
+        .into_inner()
+        .sites;
     if args.json {
         let doc: Vec<Value> = sites
             .iter()
@@ -67,13 +72,31 @@ pub async fn sites(args: SitesArgs, out: &mut impl Write) -> Result<()> {
         writeln!(out, "{}", Value::Array(doc))?;
         return Ok(());
     }
-    writeln!(out, "{:<20} {:<10} {:<26} datasets", "site", "status", "last seen")?;
+    writeln!(
+        out,
+        "{:<20} {:<10} {:<26} datasets",
+        "site", "status", "last seen"
+    )?;
     for s in &sites {
         let status = if s.connected { "connected" } else { "offline" };
-        let datasets: Vec<String> = s.datasets.iter().map(|d| format!("{} ({})", d.name, d.kind)).collect();
-        writeln!(out, "{:<20} {:<10} {:<26} {}", s.name, status, s.last_seen, datasets.join(", "))?;
+        let datasets: Vec<String> = s
+            .datasets
+            .iter()
+            .map(|d| format!("{} ({})", d.name, d.kind))
+            .collect();
+        writeln!(
+            out,
+            "{:<20} {:<10} {:<26} {}",
+            s.name,
+            status,
+            s.last_seen,
+            datasets.join(", ")
+        )?;
         if !s.ledger_consistent {
-            writeln!(out, "  WARNING: the site's ledger head disagrees with the coordinator's audit copy")?;
+            writeln!(
+                out,
+                "  WARNING: the site's ledger head disagrees with the coordinator's audit copy"
+            )?;
         }
     }
     Ok(())
@@ -87,7 +110,12 @@ pub async fn budget(cmd: BudgetCommand, out: &mut impl Write) -> Result<()> {
         site: args.site.clone().unwrap_or_default(),
         dataset: args.dataset.clone().unwrap_or_default(),
     };
-    let rows = client.budget_audit(request).await.map_err(status_error)?.into_inner().rows;
+    let rows = client
+        .budget_audit(request)
+        .await
+        .map_err(status_error)?
+        .into_inner()
+        .rows;
     if args.json {
         let doc: Vec<Value> = rows
             .iter()
@@ -122,7 +150,11 @@ pub async fn budget(cmd: BudgetCommand, out: &mut impl Write) -> Result<()> {
             r.jobs.join(", ")
         )?;
         if !r.ledger_consistent {
-            writeln!(out, "  WARNING: {}'s ledger head disagrees with the coordinator's audit copy", r.site)?;
+            writeln!(
+                out,
+                "  WARNING: {}'s ledger head disagrees with the coordinator's audit copy",
+                r.site
+            )?;
         }
     }
     if rows.is_empty() {

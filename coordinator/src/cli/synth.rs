@@ -36,7 +36,11 @@ pub struct VisitsArgs {
 /// The name of synthetic site number `i`: hospital-a, hospital-b, ...
 pub fn site_name(i: usize) -> String {
     let letter = (b'a' + (i % 26) as u8) as char;
-    if i < 26 { format!("hospital-{letter}") } else { format!("hospital-{letter}{}", i / 26) }
+    if i < 26 {
+        format!("hospital-{letter}")
+    } else {
+        format!("hospital-{letter}{}", i / 26)
+    }
 }
 
 /// Runs a `silo synth` subcommand.
@@ -48,11 +52,19 @@ pub fn run(cmd: SynthCommand, out: &mut impl Write) -> Result<()> {
     for i in 0..args.sites {
         let site = site_name(i);
         let dir = args.out.join(&site);
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         let rows = visits::site_visits(i, args.patients, args.seed);
         let path = dir.join("visits.csv");
-        std::fs::write(&path, visits::to_csv(&rows)).with_context(|| format!("cannot write {}", path.display()))?;
-        writeln!(out, "{}: {} patients, {} visits", path.display(), args.patients, rows.len())?;
+        std::fs::write(&path, visits::to_csv(&rows))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(
+            out,
+            "{}: {} patients, {} visits",
+            path.display(),
+            args.patients,
+            rows.len()
+        )?;
     }
     Ok(())
 }

@@ -78,9 +78,10 @@ pub trait Store: Send + Sync + 'static {
     // --- charges (audit copy of the site ledgers) ----------------------------------
 
     /// Stores the charges a site reported (duplicates, by hash, are ignored) and returns
-    /// how many were new. A charge whose `prev_hash` is the site's known ledger head
-    /// advances that head to the charge's hash (the site's chain verifiably grew by it),
-    /// and a dataset's reported spend is raised to the charge's `epsilon_spent`.
+    /// how many were new. The site's known ledger head follows the stored charges that
+    /// chain onto it (`prev_hash` = the head; an empty head matches a genesis `prev_hash`
+    /// of zeros), in any arrival order; a dataset's reported spend is raised to the
+    /// charge's `epsilon_spent`.
     fn record_charges(&self, site: &str, charges: &[ChargeRecord]) -> Result<usize, StoreError>;
     /// Charges, oldest first (by site, then ledger sequence), optionally filtered.
     fn charges(

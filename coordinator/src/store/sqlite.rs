@@ -292,6 +292,41 @@ fn finish_task((mut task, state): (TaskRecord, String)) -> Result<TaskRecord, St
     Ok(task)
 }
 
+/// Whether `prev_hash` is how a site's first ledger entry points at "nothing": empty, or
+/// all zeros (the site ledger's genesis hash). Sites report an empty ledger as head `""`.
+fn is_genesis(prev_hash: &str) -> bool {
+    prev_hash.bytes().all(|b| b == b'0')
+}
+
+/// Advances `head` along the stored charges of `site` for as long as one of them names it
+/// as its predecessor: the site's chain verifiably grew by those entries, whatever order
+/// they arrived in. A charge that does not chain onto the known head moves nothing, so a
+/// gap (entries the coordinator never received) shows as a head mismatch in the audit.
+fn follow_chain(conn: &Connection, site: &str, head: &str) -> Result<String, StoreError> {
+    let mut head = head.to_string();
+    let total: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM charges WHERE site = ?1",
+        [site],
+        |r| r.get(0),
+    )?;
+    let mut next =
+        conn.prepare("SELECT hash, prev_hash FROM charges WHERE site = ?1 ORDER BY seq, rowid")?;
+    let links: Vec<(String, String)> = next
+        .query_map([site], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    // At most one step per stored charge: a (corrupt) cycle cannot loop forever.
+    for _ in 0..total {
+        let step = links.iter().find(|(hash, prev)| {
+            hash != &head && (prev == &head || (head.is_empty() && is_genesis(prev)))
+        });
+        match step {
+            Some((hash, _)) => head = hash.clone(),
+            None => break,
+        }
+    }
+    Ok(head)
+}
+
 impl Store for SqliteStore {
     fn upsert_site(&self, site: &SiteRecord) -> Result<(), StoreError> {
         let conn = self.conn()?;
@@ -369,19 +404,14 @@ impl Store for SqliteStore {
             .optional()?;
         if let Some(known) = known {
             let mut record = finish_site(known)?;
-            let mut ordered: Vec<&ChargeRecord> = charges.iter().collect();
-            ordered.sort_by_key(|c| c.seq);
-            for c in ordered {
-                // The chain verifiably grew by this entry: advance the known head.
-                if c.prev_hash == record.ledger_head {
-                    record.ledger_head = c.hash.clone();
-                }
+            for c in charges {
                 if let Some(d) = record.datasets.iter_mut().find(|d| d.name == c.dataset)
                     && c.epsilon_spent > d.epsilon_spent
                 {
                     d.epsilon_spent = c.epsilon_spent;
                 }
             }
+            record.ledger_head = follow_chain(&tx, site, &record.ledger_head)?;
             tx.execute(
                 "UPDATE sites SET ledger_head = ?2, datasets_json = ?3 WHERE name = ?1",
                 params![site, record.ledger_head, json(&record.datasets)],

@@ -148,7 +148,9 @@ fn charges_are_deduplicated_and_advance_the_chained_head() {
         2
     );
     assert_eq!(
-        store.record_charges("a", std::slice::from_ref(&c1)).unwrap(),
+        store
+            .record_charges("a", std::slice::from_ref(&c1))
+            .unwrap(),
         0,
         "duplicate"
     );
@@ -165,6 +167,36 @@ fn charges_are_deduplicated_and_advance_the_chained_head() {
     assert_eq!(store.charges(Some("a"), Some("visits")).unwrap().len(), 3);
     assert_eq!(store.charges(Some("b"), None).unwrap().len(), 0);
     assert_eq!(store.job_charges("job-1").unwrap()[0], c1);
+}
+
+#[test]
+fn the_head_follows_the_chain_from_genesis_in_any_arrival_order() {
+    let (_dir, store) = store();
+    store.upsert_site(&site("a", "")).unwrap();
+    let zeros = "0".repeat(64);
+    let c1 = charge("a", 1, &zeros, "h1", 0.5);
+    let c2 = charge("a", 2, "h1", "h2", 1.0);
+    let c3 = charge("a", 3, "h2", "h3", 1.5);
+    store
+        .record_charges("a", std::slice::from_ref(&c3))
+        .unwrap();
+    assert_eq!(
+        store.sites().unwrap()[0].ledger_head,
+        "",
+        "h3 does not chain onto genesis"
+    );
+    store
+        .record_charges("a", std::slice::from_ref(&c1))
+        .unwrap();
+    assert_eq!(store.sites().unwrap()[0].ledger_head, "h1");
+    store
+        .record_charges("a", std::slice::from_ref(&c2))
+        .unwrap();
+    assert_eq!(
+        store.sites().unwrap()[0].ledger_head,
+        "h3",
+        "c2 closes the gap to c3"
+    );
 }
 
 #[test]

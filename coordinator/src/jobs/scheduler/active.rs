@@ -75,6 +75,9 @@ pub(super) enum Verdict {
     Wait,
     /// No task is live and at least `min_sites` are done.
     Complete,
+    /// Refusals alone leave fewer than `min_sites` sites, but some sites have not answered
+    /// yet: wait for their answers so the final reason lists every site's refusal.
+    AwaitAnswers,
     /// Refusals alone leave fewer than `min_sites` sites: retrying cannot help.
     Refused(String),
     /// Drops, failures or timeouts leave fewer than `min_sites` sites that can finish.
@@ -103,6 +106,9 @@ pub(super) fn verdict<'a>(
             .filter(|t| t.state != TaskState::Done && !t.state.is_live()),
     );
     if total - refused < min_sites {
+        if tasks.clone().any(|t| t.state == TaskState::Sent) {
+            return Verdict::AwaitAnswers;
+        }
         let accepted = total - refused;
         Verdict::Refused(format!(
             "only {accepted} of min_sites {min_sites} site(s) accepted: {listing}"
@@ -194,6 +200,24 @@ mod tests {
             Verdict::Refused(reason) => {
                 assert!(reason.contains("only 1 of min_sites 2"), "{reason}");
                 assert!(reason.contains("b: refused (budget exhausted"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_doomed_round_waits_for_every_answer_before_failing() {
+        let mut tasks = [
+            task("a", TaskState::Refused, "budget exhausted"),
+            task("b", TaskState::Sent, ""),
+        ];
+        assert_eq!(verdict(tasks.iter(), 2), Verdict::AwaitAnswers);
+        tasks[1] = task("b", TaskState::Refused, "kind not allowed");
+        match verdict(tasks.iter(), 2) {
+            Verdict::Refused(reason) => {
+                assert!(reason.contains("only 0 of min_sites 2"), "{reason}");
+                assert!(reason.contains("a: refused (budget exhausted)"), "{reason}");
+                assert!(reason.contains("b: refused (kind not allowed)"), "{reason}");
             }
             other => panic!("{other:?}"),
         }

@@ -6,7 +6,7 @@
 //!   running ── every task done/refused/failed/excluded, ≥ min_sites done ──▶ next round
 //!                                                                          or finalize ─▶ succeeded
 //!   running ── fewer than min_sites can still finish:
-//!                 refusals alone leave < min_sites ─────────────────────────▶ failed (each refusal)
+//!                 refusals alone leave < min_sites ──(every site answered)──▶ failed (each refusal)
 //!                 otherwise (drops, timeouts, failures) ─▶ retry round (new task ids, ≤ round_retries)
 //!                                                         └─ retries used up ─▶ failed
 //!   any ── CancelJob ──▶ cancelled (CancelTask to every live task)
@@ -27,7 +27,11 @@
 //! writer and needs no locks.
 
 mod active;
+mod decide;
 mod events;
+mod news;
+mod resume;
+mod start;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -241,5 +245,3 @@ fn parse_update_state(update: &TaskUpdate) -> Option<&'static str> {
         _ => return None,
     })
 }
-
-mod lifecycle;

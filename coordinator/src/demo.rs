@@ -139,14 +139,13 @@ pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
     };
     let specs = write_specs(&out_dir)?;
     let mut outcome = Ok(());
-    for spec in specs {
-        step(
-            out,
-            &format!(
-                "silo job submit {} --wait",
-                spec.strip_prefix(&out_dir).unwrap_or(&spec).display()
-            ),
-        )?;
+    for (i, spec) in specs.into_iter().enumerate() {
+        let shown = spec
+            .strip_prefix(&out_dir)
+            .unwrap_or(&spec)
+            .display()
+            .to_string();
+        step(out, &format!("silo job submit {shown} --wait"))?;
         let args = SubmitArgs {
             spec,
             wait: true,
@@ -157,14 +156,16 @@ pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
             outcome = Err(e);
             break;
         }
+        if i == 0 {
+            let n = truth_ages.len() as f64;
+            let mean = truth_ages.iter().sum::<f64>() / n;
+            writeln!(
+                out,
+                "  (demo only: the demo made the data) true mean age of the {n} patients: {mean:.2}"
+            )?;
+        }
     }
     if outcome.is_ok() {
-        let n = truth_ages.len() as f64;
-        let mean = truth_ages.iter().sum::<f64>() / n;
-        writeln!(
-            out,
-            "    (demo only) true pooled mean age over {n} patients: {mean:.2}"
-        )?;
         step(out, "silo budget audit")?;
         let audit = AuditArgs {
             site: None,

@@ -96,6 +96,7 @@ async fn three_sites_pool_a_dp_mean_within_its_stated_noise() {
         let rows = jobs::budget(&mut admin, &f.name).await;
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0].charges, 1);
+        assert!(rows[0].ledger_consistent, "{rows:?}");
         assert!(
             (rows[0].epsilon_spent - f.spent()).abs() < 1e-9,
             "{rows:?} vs {}",
@@ -248,10 +249,6 @@ async fn spend_survives_a_site_restart_and_still_bounds_new_jobs() {
 /// Regression: a site's first charge must advance the ledger head the coordinator holds
 /// for it, so the audit does not flag an honest site as inconsistent after its first job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a fresh site registers ledger_head \"\" but its first charge has prev_hash = \
-            GENESIS_HASH (64 zeros); record_charges (coordinator/src/store/sqlite.rs) only \
-            advances the head when prev_hash equals the stored head, so every audit row and \
-            ListSites entry says ledger_consistent = false until the site re-registers"]
 async fn an_honest_site_stays_ledger_consistent_after_its_first_job() {
     let deployment = Deployment::start().await;
     let a = deployment.add_site(SiteSetup::new("hospital-a", 0));

@@ -102,6 +102,7 @@ pub struct PrivacyTarget {
 
 /// A validated job spec.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JobSpec {
     /// What the job computes.
     pub kind: JobKind,
@@ -162,13 +163,28 @@ impl JobSpec {
                 message,
             }],
         };
-        let table: toml::Table =
-            toml::from_str(text).map_err(|e| one("toml", e.message().to_string()))?;
-        let json = serde_json::to_value(&table).map_err(|e| one("toml", e.to_string()))?;
-        let spec: JobSpec = serde_json::from_value(json).map_err(|e| {
-            // serde_json names the field in its message ("missing field `dataset`").
-            one("spec", e.to_string())
+        // Deserialise straight from TOML so errors carry a position: a misspelt key
+        // (`sitez`) or a value of the wrong type (`epsilon = "lots"`) is reported with its
+        // dotted field path and line, not as an anonymous serde message.
+        let spec: JobSpec = toml::from_str(text).map_err(|e| SpecError {
+            origin: origin.to_string(),
+            issues: vec![toml_issue(text, &e)],
         })?;
+        // The kind-specific params are kept as JSON; re-read them from the TOML with their
+        // typed struct so their errors are located too.
+        if spec.kind == JobKind::DpStats {
+            #[derive(Deserialize)]
+            struct Params {
+                #[allow(dead_code)]
+                params: DpStatsParams,
+            }
+            if let Err(e) = toml::from_str::<Params>(text) {
+                return Err(SpecError {
+                    origin: origin.to_string(),
+                    issues: vec![toml_issue(text, &e)],
+                });
+            }
+        }
         spec.validate(origin)?;
         Ok(spec)
     }
@@ -263,6 +279,41 @@ impl JobSpec {
                 issues,
             })
         }
+    }
+}
+
+/// Turns a TOML error into an issue naming the field (`table.key`) and the line.
+fn toml_issue(text: &str, err: &toml::de::Error) -> SpecIssue {
+    let message = err.message().trim().to_string();
+    let Some(span) = err.span() else {
+        return SpecIssue {
+            field: "toml".into(),
+            message,
+        };
+    };
+    let offset = span.start.min(text.len());
+    let line_no = text[..offset].matches('\n').count() + 1;
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    // The innermost `[table]` header above the line, if any.
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string());
+    let field = match (table, key) {
+        (Some(t), Some(k)) if !k.is_empty() => format!("{t}.{k}"),
+        (None, Some(k)) if !k.is_empty() => k,
+        (Some(t), _) => t,
+        _ => "toml".to_string(),
+    };
+    SpecIssue {
+        field,
+        message: format!("{message} (line {line_no})"),
     }
 }
 

@@ -56,7 +56,8 @@ fn missing_field_and_unknown_kind_are_refused() {
         JobSpec::parse_toml(&HISTOGRAM.replace("dp_stats", "dp_magic"), "s.toml").unwrap_err();
     assert!(err.to_string().contains("dp_magic"), "{err}");
     let err = JobSpec::parse_toml("kind = ", "s.toml").unwrap_err();
-    assert_eq!(err.issues[0].field, "toml");
+    assert_eq!(err.issues[0].field, "kind", "{err}");
+    assert!(err.to_string().contains("line 1"), "{err}");
 }
 
 #[test]
@@ -75,4 +76,40 @@ fn gaussian_without_delta_is_refused() {
         DpStatsParams::from_spec(&spec).unwrap().noise_kind(&spec),
         NoiseKind::Laplace
     );
+}
+
+#[test]
+fn misspelt_and_mistyped_fields_are_named_with_their_line() {
+    let err = JobSpec::parse_toml(
+        &HISTOGRAM.replace("sites = \"all\"", "sitez = \"all\""),
+        "s.toml",
+    )
+    .unwrap_err();
+    assert_eq!(err.issues[0].field, "sitez", "{err}");
+    assert!(err.to_string().contains("unknown field"), "{err}");
+
+    let err = JobSpec::parse_toml(
+        &HISTOGRAM.replace("epsilon = 0.5", "epsilon = \"lots\""),
+        "s.toml",
+    )
+    .unwrap_err();
+    assert_eq!(err.issues[0].field, "privacy.epsilon", "{err}");
+    assert!(err.to_string().contains("line 8"), "{err}");
+
+    let err = JobSpec::parse_toml(
+        &HISTOGRAM.replace("lower = 0.0", "lower = \"zero\""),
+        "s.toml",
+    )
+    .unwrap_err();
+    assert_eq!(err.issues[0].field, "params.lower", "{err}");
+
+    let err = JobSpec::parse_toml(
+        &HISTOGRAM.replace("column = \"age\"", "colum = \"age\""),
+        "s.toml",
+    )
+    .unwrap_err();
+    assert_eq!(err.issues[0].field, "params.colum", "{err}");
+
+    let err = JobSpec::parse_toml("kind = \"dp_stats\"\nname = [", "s.toml").unwrap_err();
+    assert!(err.to_string().contains("line 2"), "{err}");
 }

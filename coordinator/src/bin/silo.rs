@@ -9,12 +9,15 @@ fn main() {
         // Help and version go to stdout with exit 0; argument errors are one line, exit 2.
         Err(err) if !err.use_stderr() => err.exit(),
         Err(err) => {
+            // clap puts details (e.g. the missing flags) on the lines after the first; keep
+            // everything before the usage block, on one line.
             let rendered = err.to_string();
-            let first = rendered
+            let line: Vec<&str> = rendered
                 .lines()
-                .next()
-                .unwrap_or("error: invalid arguments");
-            eprintln!("{first} (see --help)");
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            eprintln!("{} (see --help)", line.join(" "));
             std::process::exit(2);
         }
     };

@@ -52,9 +52,18 @@ impl AdminOpts {
     pub async fn connect(&self) -> Result<AdminApiClient<Channel>> {
         let path = self.path();
         let config = AdminConfig::load(&path)?;
-        let channel = tls::connect(&config.coordinator, config.tls.as_ref(), config.insecure)
-            .await
-            .with_context(|| format!("cannot reach the coordinator at {}", config.coordinator))?;
+        let channel =
+            match tls::connect(&config.coordinator, config.tls.as_ref(), config.insecure).await {
+                Ok(channel) => channel,
+                // Unreachable coordinator: a runtime failure (exit 1).
+                Err(e @ tls::TlsError::Connect { .. }) => {
+                    return Err(anyhow::Error::new(e)).with_context(|| {
+                        format!("cannot reach the coordinator at {}", config.coordinator)
+                    });
+                }
+                // Anything else is a bad file or setting in the admin config (exit 2).
+                Err(e) => return Err(usage(format!("{}: {e}", path.display()))),
+            };
         Ok(AdminApiClient::new(channel)
             .max_decoding_message_size(silo_proto::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(silo_proto::MAX_MESSAGE_BYTES))

@@ -429,11 +429,49 @@ fn print_status(st: &JobStatus, out: &mut impl Write) -> Result<()> {
     if !st.summary_json.is_empty() {
         let summary: Value = serde_json::from_str(&st.summary_json)
             .unwrap_or(Value::String(st.summary_json.clone()));
-        writeln!(
-            out,
-            "  result: {}",
-            serde_json::to_string_pretty(&summary)?.replace('\n', "\n  ")
-        )?;
+        if summary["kind"] == "dp_stats" && summary["pooled"].is_object() {
+            print_dp_stats(&summary, out)?;
+        } else {
+            let pretty = serde_json::to_string_pretty(&summary)?.replace('\n', "\n  ");
+            writeln!(out, "  result: {pretty}")?;
+        }
+    }
+    Ok(())
+}
+
+/// A `dp_stats` summary as a small table: pooled estimates with their noise std.
+fn print_dp_stats(summary: &Value, out: &mut impl Write) -> Result<()> {
+    let pooled = &summary["pooled"];
+    let sites = pooled["sites"].as_u64().unwrap_or(0);
+    writeln!(out, "  pooled over {sites} site(s), estimate ± noise std:")?;
+    let fmt = |v: &Value| -> Option<String> {
+        Some(format!(
+            "{:.2} ± {:.2}",
+            v["value"].as_f64()?,
+            v["noise_std"].as_f64()?
+        ))
+    };
+    for key in ["mean", "sum", "count"] {
+        if let Some(text) = fmt(&pooled[key]) {
+            writeln!(out, "    {key:<10} {text}")?;
+        }
+    }
+    if let (Some(bins), Some(counts)) = (pooled["bins"].as_array(), pooled["histogram"].as_array())
+    {
+        for (i, count) in counts.iter().enumerate() {
+            let lo = bins.get(i).and_then(Value::as_f64).unwrap_or(f64::NAN);
+            let hi = bins.get(i + 1).and_then(Value::as_f64).unwrap_or(f64::NAN);
+            let bracket = if i + 2 == bins.len() { "]" } else { ")" };
+            let label = format!("[{lo}, {hi}{bracket}");
+            writeln!(out, "    {label:<14} {}", fmt(count).unwrap_or_default())?;
+        }
+    }
+    if let Some(spent) = summary["epsilon_spent"].as_object() {
+        let parts: Vec<String> = spent
+            .iter()
+            .map(|(site, eps)| format!("{site} {:.4}", eps.as_f64().unwrap_or(f64::NAN)))
+            .collect();
+        writeln!(out, "  epsilon spent: {}", parts.join(", "))?;
     }
     Ok(())
 }

@@ -159,57 +159,19 @@ pub(crate) fn self_convolve(
     num_times: u64,
     tail_mass_truncation: f64,
 ) -> Result<(i64, Vec<f64>), PldError> {
-    let t0 = std::time::Instant::now();
     let (lower, upper) = self_convolve_bounds(input, num_times, tail_mass_truncation);
     let out_len = check_len((upper - lower) as u128 + 1)?;
     let half = real_half_len(out_len.max(input.len()))?;
-    let t1 = std::time::Instant::now();
     let mut spectrum = rfft(input, half);
-    let t2 = std::time::Instant::now();
     for x in spectrum.iter_mut() {
         *x = complex_pow(*x, num_times);
     }
-    let t3 = std::time::Instant::now();
     let mut out = irfft(&spectrum, half);
-    let t4 = std::time::Instant::now();
-    eprintln!(
-        "TIMING bounds {:?} [{lower},{upper}] half {half} rfft {:?} pow {:?} irfft {:?}",
-        t1 - t0,
-        t2 - t1,
-        t3 - t2,
-        t4 - t3
-    );
     // Output index j is convolution index lower + j, taken modulo the length
     // (dp-accounting's `np.roll(out, -lower)[:out_len]`).
     let n = out.len() as i64;
     out.rotate_left(lower.rem_euclid(n) as usize);
     out.truncate(out_len);
-    {
-        let mut c = 0.0;
-        let mut lo_i = 0;
-        for (i, &v) in out.iter().enumerate() {
-            c += v.max(0.0);
-            if c > 5e-16 {
-                lo_i = i;
-                break;
-            }
-        }
-        let mut c = 0.0;
-        let mut hi_i = 0;
-        for (i, &v) in out.iter().enumerate().rev() {
-            c += v.max(0.0);
-            if c > 5e-16 {
-                hi_i = i;
-                break;
-            }
-        }
-        eprintln!(
-            "TIMING actual quantile window [{}, {}] width {}",
-            lower + lo_i as i64,
-            lower + hi_i as i64,
-            hi_i - lo_i
-        );
-    }
     Ok((lower, out))
 }
 

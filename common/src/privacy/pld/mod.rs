@@ -143,11 +143,7 @@ impl Accountant for PldAccountant {
     /// ε is provable — e.g. δ < 1e-15, the truncation allowance).
     fn epsilon(&self, history: &[Composition], delta: f64) -> Result<f64, PrivacyError> {
         error::delta(delta)?;
-        let d = self.distribution(history)?;
-        let t0 = std::time::Instant::now();
-        let r = d.epsilon_for_delta(delta);
-        eprintln!("TIMING eps {:?}", t0.elapsed());
-        r
+        self.distribution(history)?.epsilon_for_delta(delta)
     }
 
     fn kind(&self) -> AccountantKind {
@@ -339,23 +335,10 @@ fn repeated_pld(
         Repeated::Subsampled { q, sigma } => {
             let remove = AdditiveNoiseLoss::gaussian(sigma, q, Adjacency::Remove)?;
             let add = AdditiveNoiseLoss::gaussian(sigma, q, Adjacency::Add)?;
-            let t0 = std::time::Instant::now();
-            let a = connect_dots::pessimistic_pmf(&remove, d)?;
-            let t1 = std::time::Instant::now();
-            let b = connect_dots::pessimistic_pmf(&add, d)?;
-            let t2 = std::time::Instant::now();
-            let a = repeat(a)?;
-            let t3 = std::time::Instant::now();
-            let b = repeat(b)?;
-            let t4 = std::time::Instant::now();
-            eprintln!(
-                "TIMING cd_remove {:?} cd_add {:?} sc_remove {:?} sc_add {:?}",
-                t1 - t0,
-                t2 - t1,
-                t3 - t2,
-                t4 - t3
-            );
-            (a, Some(b))
+            (
+                repeat(connect_dots::pessimistic_pmf(&remove, d)?)?,
+                Some(repeat(connect_dots::pessimistic_pmf(&add, d)?)?),
+            )
         }
         Repeated::Laplace { scale } => {
             let loss = AdditiveNoiseLoss::laplace(scale, Adjacency::Remove)?;

@@ -241,16 +241,9 @@ impl Pmf {
                 return Ok(result);
             }
         }
-        let t0 = std::time::Instant::now();
         let (lower, probs, infinity_mass) = self.to_dense()?;
         let (window_lower, mut out) = fft::self_convolve(&probs, num_times, tail_mass_truncation)?;
         let clipped = fft::clip_negatives(&mut out);
-        eprintln!(
-            "TIMING in_len {} out_len {} {:?}",
-            probs.len(),
-            out.len(),
-            t0.elapsed()
-        );
         let t = i64::try_from(num_times).map_err(|_| PldError::TooLarge {
             len: u128::from(num_times),
         })?;

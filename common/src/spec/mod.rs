@@ -156,13 +156,6 @@ pub struct SpecError {
 impl JobSpec {
     /// Parses and validates a TOML spec; `origin` names it in errors (e.g. the file path).
     pub fn parse_toml(text: &str, origin: &str) -> Result<JobSpec, SpecError> {
-        let one = |field: &str, message: String| SpecError {
-            origin: origin.to_string(),
-            issues: vec![SpecIssue {
-                field: field.to_string(),
-                message,
-            }],
-        };
         // Deserialise straight from TOML so errors carry a position: a misspelt key
         // (`sitez`) or a value of the wrong type (`epsilon = "lots"`) is reported with its
         // dotted field path and line, not as an anonymous serde message.

@@ -396,3 +396,258 @@ async fn a_restarted_coordinator_resumes_the_running_job() {
     );
     second.shutdown().await.unwrap();
 }
+
+/// Polls the job's status until `check` holds.
+async fn wait_for_sites(
+    admin: &mut silo_proto::admin_api_client::AdminApiClient<tonic::transport::Channel>,
+    id: &str,
+    what: &str,
+    check: impl Fn(&silo_proto::JobStatus) -> bool,
+) -> silo_proto::JobStatus {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let current = status(admin, id).await;
+        if check(&current) {
+            return current;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {id}: no {what} within {WAIT:?}: {current:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn site_state<'a>(status: &'a silo_proto::JobStatus, site: &str) -> &'a str {
+    status
+        .sites
+        .iter()
+        .find(|s| s.site == site)
+        .map_or("", |s| s.state.as_str())
+}
+
+/// Two restarts in one round: what was done before each restart is kept, and only the
+/// sites that had not delivered are asked again (new task ids, same attempt); each site
+/// releases once.
+#[tokio::test]
+async fn restarts_keep_the_results_already_done_and_ask_only_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = coordinator(dir.path(), |_| {}).await;
+    let url = first.url();
+    let mut a = FakeSite::connect(&url, "hospital-a").await;
+    let mut b = FakeSite::connect(&url, "hospital-b").await;
+    let mut c = FakeSite::connect(&url, "hospital-c").await;
+    let mut admin_client = admin(&url).await;
+    let id = submit(&mut admin_client, &count_spec(3, 600)).await;
+    let (ta, tb, tc) = (
+        a.next_task().await,
+        b.next_task().await,
+        c.next_task().await,
+    );
+    a.answer(&ta, 100.0).await;
+    b.update(&tb, "accepted", "").await;
+    c.update(&tc, "accepted", "").await;
+    wait_for_sites(&mut admin_client, &id, "hospital-a done", |s| {
+        site_state(s, "hospital-a") == "done"
+            && site_state(s, "hospital-b") == "accepted"
+            && site_state(s, "hospital-c") == "accepted"
+    })
+    .await;
+    first.shutdown().await.unwrap();
+    drop((a, b, c));
+
+    // First restart: hospital-a's result is kept; hospital-b and hospital-c get new tasks.
+    let second = coordinator(dir.path(), |_| {}).await;
+    let url = second.url();
+    let mut admin_client = admin(&url).await;
+    let resumed = status(&mut admin_client, &id).await;
+    assert_eq!(resumed.state, "running");
+    assert!(
+        resumed.reason.contains("keeping the results hospital-a"),
+        "{}",
+        resumed.reason
+    );
+    assert_eq!(site_state(&resumed, "hospital-a"), "done");
+    let a = FakeSite::connect(&url, "hospital-a").await;
+    let mut b = FakeSite::connect(&url, "hospital-b").await;
+    let mut c = FakeSite::connect(&url, "hospital-c").await;
+    let (rb, rc) = (b.next_task().await, c.next_task().await);
+    assert_ne!(rb.task_id, tb.task_id, "a new task is a new release");
+    assert_ne!(rc.task_id, tc.task_id);
+    b.answer(&rb, 7.0).await;
+    c.update(&rc, "accepted", "").await;
+    wait_for_sites(&mut admin_client, &id, "hospital-b done", |s| {
+        site_state(s, "hospital-b") == "done" && site_state(s, "hospital-c") == "accepted"
+    })
+    .await;
+    second.shutdown().await.unwrap();
+    drop((a, b, c));
+
+    // Second restart: hospital-a's and hospital-b's results are kept; only hospital-c is
+    // missing.
+    let third = coordinator(dir.path(), |_| {}).await;
+    let url = third.url();
+    let mut admin_client = admin(&url).await;
+    let resumed = status(&mut admin_client, &id).await;
+    assert_eq!(resumed.state, "running");
+    assert!(
+        resumed
+            .reason
+            .contains("2 result(s) kept (hospital-a, hospital-b)"),
+        "{}",
+        resumed.reason
+    );
+    let _a = FakeSite::connect(&url, "hospital-a").await;
+    let _b = FakeSite::connect(&url, "hospital-b").await;
+    let mut c = FakeSite::connect(&url, "hospital-c").await;
+    let last = c.next_task().await;
+    assert!(
+        ![&tc.task_id, &rc.task_id].contains(&&last.task_id),
+        "{}",
+        last.task_id
+    );
+    c.answer(&last, 3.0).await;
+    let done = wait_for_state(&mut admin_client, &id, "succeeded").await;
+    let summary: Value = serde_json::from_str(&done.summary_json).unwrap();
+    assert_eq!(
+        summary["sites"],
+        serde_json::json!(["hospital-a", "hospital-b", "hospital-c"])
+    );
+    assert_eq!(summary["pooled"]["count"]["value"], 110.0);
+    // One release each: nothing acknowledged was asked for again.
+    for site in ["hospital-a", "hospital-b", "hospital-c"] {
+        assert_eq!(summary["epsilon_spent"][site], 0.5, "{site}");
+    }
+
+    let tasks = third.store().tasks(&id).unwrap();
+    let count = |site: &str| tasks.iter().filter(|t| t.site == site).count();
+    assert_eq!(
+        (
+            count("hospital-a"),
+            count("hospital-b"),
+            count("hospital-c")
+        ),
+        (1, 2, 3),
+        "{tasks:?}"
+    );
+    assert!(
+        tasks.iter().all(|t| t.round == 1 && t.attempt == 1),
+        "{tasks:?}"
+    );
+    let ids: std::collections::HashSet<_> = tasks.iter().map(|t| &t.task_id).collect();
+    assert_eq!(ids.len(), tasks.len(), "task ids are unique: {tasks:?}");
+    let record = third.store().job(&id).unwrap().unwrap();
+    assert_eq!(record.completed_attempts, vec![1]);
+    third.shutdown().await.unwrap();
+}
+
+/// Results kept across a restart that already meet min_sites close the round on reload,
+/// before any site is back.
+#[tokio::test]
+async fn a_restart_closes_a_round_whose_kept_results_meet_min_sites() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = coordinator(dir.path(), |_| {}).await;
+    let url = first.url();
+    let mut a = FakeSite::connect(&url, "hospital-a").await;
+    let mut b = FakeSite::connect(&url, "hospital-b").await;
+    let mut c = FakeSite::connect(&url, "hospital-c").await;
+    let mut admin_client = admin(&url).await;
+    // min_sites 2: the round waits for hospital-c until its (long) timeout.
+    let id = submit(&mut admin_client, &count_spec(2, 600)).await;
+    let (ta, tb, tc) = (
+        a.next_task().await,
+        b.next_task().await,
+        c.next_task().await,
+    );
+    a.answer(&ta, 100.0).await;
+    b.answer(&tb, 7.0).await;
+    c.update(&tc, "accepted", "").await;
+    wait_for_sites(
+        &mut admin_client,
+        &id,
+        "hospital-a and hospital-b done",
+        |s| {
+            site_state(s, "hospital-a") == "done"
+                && site_state(s, "hospital-b") == "done"
+                && site_state(s, "hospital-c") == "accepted"
+        },
+    )
+    .await;
+    first.shutdown().await.unwrap();
+    drop((a, b, c));
+
+    let second = coordinator(dir.path(), |_| {}).await;
+    let mut admin_client = admin(&second.url()).await;
+    let done = status(&mut admin_client, &id).await;
+    assert_eq!(done.state, "succeeded", "{} {:?}", done.reason, done.sites);
+    let summary: Value = serde_json::from_str(&done.summary_json).unwrap();
+    assert_eq!(
+        summary["sites"],
+        serde_json::json!(["hospital-a", "hospital-b"])
+    );
+    assert_eq!(summary["pooled"]["count"]["value"], 107.0);
+    let c_task = done.sites.iter().find(|s| s.site == "hospital-c").unwrap();
+    assert_eq!(c_task.state, "failed", "{c_task:?}");
+    assert!(
+        c_task.reason.contains("coordinator restarted"),
+        "{c_task:?}"
+    );
+    assert_eq!(second.store().tasks(&id).unwrap().len(), 3);
+    second.shutdown().await.unwrap();
+}
+
+/// min_sites equals the number of sites: the first refusal dooms the round, yet the job
+/// waits for the other answers and fails with all three refusals on record.
+#[tokio::test]
+async fn every_refusal_is_on_record_when_min_sites_is_every_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = coordinator(dir.path(), |_| {}).await;
+    let url = coordinator.url();
+    let mut a = FakeSite::connect(&url, "hospital-a").await;
+    let mut b = FakeSite::connect(&url, "hospital-b").await;
+    let mut c = FakeSite::connect(&url, "hospital-c").await;
+    let mut admin = admin(&url).await;
+    let id = submit(&mut admin, &count_spec(3, 60)).await;
+    let (ta, tb, tc) = (
+        a.next_task().await,
+        b.next_task().await,
+        c.next_task().await,
+    );
+    let why = |site: &str| {
+        format!(
+            "epsilon 0.5 exceeds max_epsilon_per_job 0.{} of {site}",
+            site.len()
+        )
+    };
+    for (site, fake, task) in [("hospital-a", &a, &ta), ("hospital-b", &b, &tb)] {
+        fake.update(task, "refused", &why(site)).await;
+        wait_for_sites(&mut admin, &id, "the refusal", |s| {
+            site_state(s, site) == "refused"
+        })
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let waiting = status(&mut admin, &id).await;
+        assert_eq!(waiting.state, "running", "{waiting:?}");
+    }
+    c.update(&tc, "refused", &why("hospital-c")).await;
+    let failed = wait_for_state(&mut admin, &id, "failed").await;
+    assert_eq!(failed.sites.len(), 3, "{:?}", failed.sites);
+    for site in ["hospital-a", "hospital-b", "hospital-c"] {
+        let task = failed.sites.iter().find(|s| s.site == site).unwrap();
+        assert_eq!(task.state, "refused", "{task:?}");
+        assert_eq!(task.reason, why(site), "{task:?}");
+        assert!(
+            failed
+                .reason
+                .contains(&format!("{site}: refused ({})", why(site))),
+            "{}",
+            failed.reason
+        );
+    }
+    assert!(
+        failed.reason.contains("only 0 of min_sites 3"),
+        "{}",
+        failed.reason
+    );
+    coordinator.shutdown().await.unwrap();
+}

@@ -193,10 +193,6 @@ async fn a_killed_coordinator_resumes_the_job_after_a_restart() {
 /// were charged for) before the crash were acknowledged and stored; the restarted
 /// coordinator should finish the round with them and ask only hospital-c.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: after a restart the scheduler replays only completed rounds and re-plans the \
-            incomplete round with new tasks for every site, discarding the stored results of \
-            tasks already done in it; hospital-a and hospital-b release and are charged twice \
-            for one job"]
 async fn a_coordinator_restart_keeps_the_results_it_acknowledged() {
     let mut deployment = Deployment::start().await;
     let (files, mut running, mut fake) = two_real_sites_and_a_scripted_one(&deployment).await;

@@ -136,8 +136,8 @@ async fn a_job_over_budget_is_refused_before_any_release() {
         "{before:?}"
     );
 
-    // min_sites 1: the job waits for every site's answer, so each refusal is on record
-    // (with min_sites 2 the first refusal fails the job and cancels the other task).
+    // The job fails only once every site has answered, so each refusal is on record (with
+    // min_sites = every site too: see every_refusal_is_on_record_when_min_sites_is_every_site).
     for (spec, why) in [
         (
             DpStatsSpec::new("second", "sum", 0.8).min_sites(1),
@@ -275,5 +275,58 @@ async fn an_honest_site_stays_ledger_consistent_after_its_first_job() {
     assert!(rows.iter().all(|r| r.ledger_consistent), "{rows:?}");
 
     site.stop().await;
+    deployment.shutdown().await;
+}
+
+/// min_sites equals the number of sites and every site refuses (ε above each site's
+/// `max_epsilon_per_job`): the first refusal already dooms the round, but the job waits for
+/// the other answers, so it fails with every site's own reason on record (none of them
+/// "cancelled: job failed"), and nothing is charged anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_is_on_record_when_min_sites_is_every_site() {
+    let deployment = Deployment::start().await;
+    let files: Vec<_> = ["hospital-a", "hospital-b", "hospital-c"]
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| deployment.add_site(SiteSetup::new(name, i)))
+        .collect();
+    let mut running = Vec::new();
+    for f in &files {
+        running.push(deployment.start_site(f).await);
+    }
+    let mut admin = deployment.admin().await;
+    jobs::wait_until_connected(&mut admin, &["hospital-a", "hospital-b", "hospital-c"]).await;
+
+    // Each site caps ε per job at 2.0.
+    let spec = DpStatsSpec::new("greedy", "mean", 2.5).min_sites(3);
+    let id = jobs::submit(&mut admin, &spec).await;
+    let failed = jobs::wait_for_end(&mut admin, &id).await;
+    assert_eq!(failed.state, "failed", "{failed:?}");
+    assert_eq!(failed.sites.len(), 3, "{:?}", failed.sites);
+    for f in &files {
+        let task = jobs::site_task(&failed, &f.name);
+        assert_eq!(task.state, "refused", "{task:?}");
+        assert!(
+            task.reason.contains("max_epsilon_per_job"),
+            "{}: {}",
+            f.name,
+            task.reason
+        );
+        assert!(
+            failed.reason.contains(&format!("{}: refused", f.name)),
+            "{}",
+            failed.reason
+        );
+        assert!(f.ledger_entries().is_empty(), "{} was charged", f.name);
+    }
+    assert!(
+        failed.reason.contains("only 0 of min_sites 3"),
+        "{}",
+        failed.reason
+    );
+
+    for site in running {
+        site.stop().await;
+    }
     deployment.shutdown().await;
 }

@@ -87,7 +87,11 @@ pub enum JobError {
 /// [`abort_round`](JobKind::abort_round) (the attempt is retried with new tasks, so what
 /// it absorbed must be forgotten). After the last round, [`finalize`](JobKind::finalize).
 /// After a coordinator restart the scheduler rebuilds the state by replaying the stored
-/// results of the completed rounds through `on_result` and `end_round`.
+/// results of the completed rounds through `on_result` and `end_round`; it then continues
+/// the interrupted round: `plan_round` again, `on_result` with the results that were
+/// accepted before the restart, then the results of the sites asked anew. A round can so
+/// pool results of tasks sent before and after a restart: `plan_round` must give the same
+/// plan for the same absorbed state (no fresh randomness in the plan).
 pub trait JobKind: Send + Sync {
     /// How many rounds the job runs.
     fn rounds(&self) -> u32;

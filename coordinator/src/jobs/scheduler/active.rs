@@ -47,7 +47,31 @@ pub(super) struct ActiveJob {
     pub history: Vec<String>,
     /// Why the job is waiting, when it is not simply new (a retry, a restart).
     pub note: Option<String>,
+    /// The attempt a coordinator restart interrupted, when sites had already delivered in
+    /// it: the next start continues it instead of starting a new attempt.
+    pub resumed: Option<ResumedAttempt>,
     pub phase: Phase,
+}
+
+/// An attempt of the current round that was running when the coordinator stopped, with
+/// the results it had already accepted (stored and acknowledged: the sites charged for
+/// them). Continuing it keeps those results and asks only the other sites, with new tasks
+/// (DESIGN section 6: nothing that was acknowledged is lost).
+pub(super) struct ResumedAttempt {
+    /// The attempt's number; the new tasks belong to it too.
+    pub attempt: u32,
+    /// The tasks that were done, each with its stored result.
+    pub kept: Vec<(TaskRecord, Vec<u8>)>,
+    /// Makes the new tasks' ids differ from every earlier task id of the job (the number
+    /// of tasks the job had when it was reloaded).
+    pub generation: usize,
+}
+
+impl ResumedAttempt {
+    /// Names of the sites whose results are kept.
+    pub fn kept_sites(&self) -> Vec<String> {
+        self.kept.iter().map(|(t, _)| t.site.clone()).collect()
+    }
 }
 
 impl ActiveJob {

@@ -20,8 +20,13 @@
 //! Everything the scheduler decides is written to the [`Store`] before it is announced:
 //! a round result is stored before its task is marked done, and a job's state before the
 //! `JobEvent` that reports it. After a restart, [`Scheduler::run`] reloads queued and
-//! running jobs, replays their completed rounds into a fresh state machine and re-plans the
-//! incomplete round with new task ids.
+//! running jobs, replays their completed rounds into a fresh state machine and continues
+//! the incomplete round: the results its latest attempt had already accepted (stored, task
+//! `done`) are kept and replayed, and only the other sites get new tasks (new ids, same
+//! attempt), so no site releases or is charged twice for what was acknowledged (DESIGN
+//! section 6). The round completes once the kept and the new results meet `min_sites`.
+//! Tasks that were in flight are failed; an attempt with no result kept starts over as a
+//! new attempt.
 //!
 //! All events arrive on one channel ([`SchedulerHandle`]), so job state has a single
 //! writer and needs no locks.

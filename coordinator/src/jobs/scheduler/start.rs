@@ -35,27 +35,47 @@ impl Scheduler {
         if job.record.completed_rounds >= job.kind.rounds() {
             return self.finalize(id).await;
         }
+        // Sites whose results an interrupted attempt kept count towards the quorum and
+        // get no new task.
+        let kept = job
+            .resumed
+            .as_ref()
+            .map(|r| r.kept_sites())
+            .unwrap_or_default();
         let eligible: Vec<AvailableSite> = self
             .links
             .available()
             .into_iter()
             .filter(|s| job.spec.sites.includes(&s.name) && s.datasets.contains(&job.spec.dataset))
+            .filter(|s| !kept.contains(&s.name))
             .collect();
-        if eligible.len() >= job.min_sites() {
+        if kept.len() + eligible.len() >= job.min_sites() {
             return self.start_attempt(id, eligible).await;
         }
         let names: Vec<&str> = eligible.iter().map(|s| s.name.as_str()).collect();
-        let waiting = format!(
-            "waiting for sites: {} of min_sites {} connected with dataset {:?}{}",
-            eligible.len(),
-            job.spec.min_sites,
-            job.spec.dataset,
-            if names.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", names.join(", "))
-            }
-        );
+        let names = if names.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", names.join(", "))
+        };
+        let waiting = if kept.is_empty() {
+            format!(
+                "waiting for sites: {} of min_sites {} connected with dataset {:?}{names}",
+                eligible.len(),
+                job.spec.min_sites,
+                job.spec.dataset,
+            )
+        } else {
+            format!(
+                "waiting for sites: {} result(s) kept ({}) and {} other site(s) connected \
+                 with dataset {:?}{names}, of min_sites {}",
+                kept.len(),
+                kept.join(", "),
+                eligible.len(),
+                job.spec.dataset,
+                job.spec.min_sites,
+            )
+        };
         let reason = match &job.note {
             Some(note) => format!("{note}; {waiting}"),
             None => waiting,
@@ -71,6 +91,11 @@ impl Scheduler {
     }
 
     /// Sends a new task (new id: a new release) to every eligible site.
+    ///
+    /// A new attempt, except after a restart that interrupted one with results already
+    /// delivered ([`ResumedAttempt`](super::active::ResumedAttempt)): that attempt goes on
+    /// with those results replayed into the state machine, and `sites` (the others) get
+    /// new tasks in it.
     pub(super) async fn start_attempt(
         &mut self,
         id: &str,
@@ -80,6 +105,7 @@ impl Scheduler {
             return Ok(());
         };
         let round = job.current_round();
+        let resumed = job.resumed.take();
         let plan = match job.kind.plan_round(round) {
             Ok(plan) => plan,
             Err(e) => {
@@ -88,14 +114,50 @@ impl Scheduler {
                     .await;
             }
         };
-        job.attempt += 1;
-        let attempt = job.attempt;
+        let (attempt, kept, generation) = match resumed {
+            Some(r) => (r.attempt, r.kept, Some(r.generation)),
+            None => (job.attempt + 1, Vec::new(), None),
+        };
+        job.attempt = attempt;
         let spec_json = job.spec.to_json();
         let now = now_rfc3339();
         let mut slots = BTreeMap::new();
+        let mut kept_sites = Vec::new();
+        let mut sent = Vec::new();
+        for (mut task, data) in kept {
+            // Accepted before the restart; checked again by the fresh state machine.
+            match job.kind.on_result(round, &task.site, &data) {
+                Ok(()) => kept_sites.push(task.site.clone()),
+                Err(e) => {
+                    task.state = TaskState::Failed;
+                    task.reason = format!(
+                        "the result it delivered before a coordinator restart is refused: {e}"
+                    );
+                    task.updated_at = now.clone();
+                    let stored = task.clone();
+                    blocking(&self.store, move |s| s.update_task(&stored)).await?;
+                }
+            }
+            let slot = Slot {
+                session: 0,
+                task,
+                done_reported: true,
+                expected_bytes: 0,
+                result: None,
+            };
+            slots.insert(slot.task.site.clone(), slot);
+        }
         for site in &sites {
+            if slots.contains_key(&site.name) {
+                continue;
+            }
+            let task_id = match generation {
+                None => format!("{id}-r{round}a{attempt}-{}", site.name),
+                // Never an earlier id: the old format has '-' right after the attempt.
+                Some(g) => format!("{id}-r{round}a{attempt}.{g}-{}", site.name),
+            };
             let task = TaskRecord {
-                task_id: format!("{id}-r{round}a{attempt}-{}", site.name),
+                task_id,
                 job_id: id.to_string(),
                 site: site.name.clone(),
                 round,
@@ -140,6 +202,7 @@ impl Scheduler {
             self.task_index
                 .insert(slot.task.task_id.clone(), id.to_string());
             slots.insert(site.name.clone(), slot);
+            sent.push(site.name.clone());
         }
         let timeout = Duration::from_secs(job.spec.round_timeout_seconds);
         job.phase = Phase::Round {
@@ -152,15 +215,27 @@ impl Scheduler {
         let mut record = job.record.clone();
         self.persist_job(&mut record).await?;
         self.set_record(id, record.clone());
-        let names: Vec<&str> = sites.iter().map(|s| s.name.as_str()).collect();
-        self.publish(
-            &record,
+        let list = |names: &[String]| {
+            if names.is_empty() {
+                "no site".to_string()
+            } else {
+                names.join(", ")
+            }
+        };
+        let message = if generation.is_none() {
             format!(
                 "round {round} attempt {attempt}: tasks sent to {}",
-                names.join(", ")
-            ),
-        )
-        .await?;
+                sent.join(", ")
+            )
+        } else {
+            format!(
+                "round {round} attempt {attempt} resumed with the results of {}; new tasks \
+                 sent to {}",
+                list(&kept_sites),
+                list(&sent)
+            )
+        };
+        self.publish(&record, message).await?;
         self.evaluate(id).await
     }
 }

@@ -4,11 +4,16 @@
 //! callers hand it data and get numbers back. That keeps the privacy arithmetic testable in
 //! isolation and lets both sides of the wire rely on exactly the same code.
 //!
+//! - [`linalg`]: randomized truncated SVD (faer).
+//! - [`pmi`]: shifted positive PMI and concept embeddings for the `pmi_svd` job.
 //! - [`privacy`]: DP mechanisms, noise samplers, the RDP and PLD accountants and noise
 //!   calibration.
 //! - [`spec`]: job specs, parsed and validated identically on both sides of the wire.
 //! - [`synth`]: seeded synthetic data for demos and tests.
 
+pub mod eval;
+pub mod linalg;
+pub mod pmi;
 pub mod privacy;
 pub mod spec;
 pub mod stats;

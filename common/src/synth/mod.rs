@@ -3,4 +3,5 @@
 //! Generators are deterministic functions of their seed (ChaCha20), so a test or a demo
 //! run can be reproduced exactly.
 
+pub mod ehr;
 pub mod visits;

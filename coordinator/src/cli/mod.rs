@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod ca;
 pub mod demo;
+pub mod eval;
 pub mod job;
 pub mod privacy;
 pub mod serve;
@@ -45,6 +46,9 @@ pub enum Command {
     /// Seeded synthetic site data.
     #[command(subcommand)]
     Synth(synth::SynthCommand),
+    /// Offline evaluation: score concept embeddings against known related pairs.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
     /// Coordinator and three sites in one process on synthetic data (real mTLS gRPC).
     Demo(demo::DemoArgs),
 }
@@ -95,6 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sites(args) => block_on(sites::sites(args, &mut out)),
         Command::Budget(cmd) => block_on(sites::budget(cmd, &mut out)),
         Command::Synth(cmd) => synth::run(cmd, &mut out),
+        Command::Eval(cmd) => eval::run(cmd, &mut out),
         Command::Demo(args) => demo::run(args, &mut out),
     }
 }

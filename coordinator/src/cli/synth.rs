@@ -9,11 +9,16 @@ use silo_common::synth::visits;
 
 use super::usage;
 
+pub mod ehr;
+
 /// `silo synth …` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum SynthCommand {
     /// Hospital visit tables for dp_stats: OUT/hospital-<x>/visits.csv per site.
     Visits(VisitsArgs),
+    /// Multimodal EHR for pmi_svd: OUT/hospital-<x>/omop/*.csv, OUT/pairs.csv,
+    /// OUT/dictionary.csv.
+    Ehr(ehr::EhrArgs),
 }
 
 /// Arguments of `silo synth visits`.
@@ -45,7 +50,10 @@ pub fn site_name(i: usize) -> String {
 
 /// Runs a `silo synth` subcommand.
 pub fn run(cmd: SynthCommand, out: &mut impl Write) -> Result<()> {
-    let SynthCommand::Visits(args) = cmd;
+    let args = match cmd {
+        SynthCommand::Visits(args) => args,
+        SynthCommand::Ehr(args) => return ehr::run(args, out),
+    };
     if args.sites == 0 || args.patients == 0 {
         return Err(usage("--sites and --patients must be at least 1"));
     }

@@ -7,6 +7,7 @@
 //! that should be 0 come back as ±1e-18-ish. The callers clip negatives (see
 //! [`clip_negatives`]); the errors are far below the 1e-15 tail truncation.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rustfft::num_complex::Complex;
@@ -35,30 +36,50 @@ fn plan(n: usize) -> Arc<dyn Fft<f64>> {
 
 /// Smallest 7-smooth integer ≥ n (rustfft has fast kernels for 2, 3, 5 and 7; the role of
 /// SciPy's `next_fast_len`).
+#[cfg(test)]
 pub(crate) fn next_fast_len(n: usize) -> usize {
-    if n <= 1 {
-        return 1;
-    }
-    let mut best = n.next_power_of_two();
+    smooth_candidates(n).map(|(m, _)| m).min().unwrap_or(1)
+}
+
+/// The 7-smooth length ≥ n with the lowest expected transform time: rustfft's radix-5 and
+/// radix-7 passes cost about 4 % more per element than its radix-2/3/4/8 ones (measured on
+/// lengths 10⁵–1.5·10⁵), so e.g. 139 968 = 2⁶·3⁷ beats 140 625 = 3²·5⁶.
+pub(crate) fn fast_len(n: usize) -> usize {
+    let cost = |(m, slow): (usize, u32)| m as f64 * (1.0 + 0.04 * f64::from(slow));
+    smooth_candidates(n)
+        .min_by(|&a, &b| cost(a).total_cmp(&cost(b)))
+        .map_or(1, |(m, _)| m)
+}
+
+/// For each odd 7-smooth part, the smallest multiple of it by a power of two that is ≥ n
+/// (and ≤ the next power of two), with the number of factors 5 and 7 it contains.
+fn smooth_candidates(n: usize) -> impl Iterator<Item = (usize, u32)> {
+    let n = n.max(1);
+    let limit = n.next_power_of_two();
+    let mut out = Vec::new();
     let mut p7 = 1usize;
-    while p7 < best {
-        let mut p75 = p7;
-        while p75 < best {
+    let mut e7 = 0;
+    while p7 <= limit {
+        let (mut p75, mut e5) = (p7, 0);
+        while p75 <= limit {
             let mut p753 = p75;
-            while p753 < best {
-                // Smallest power of two lifting p753 to at least n.
+            while p753 <= limit {
                 let mut candidate = p753;
                 while candidate < n {
                     candidate *= 2;
                 }
-                best = best.min(candidate);
+                if candidate <= limit {
+                    out.push((candidate, e5 + e7));
+                }
                 p753 *= 3;
             }
             p75 *= 5;
+            e5 += 1;
         }
         p7 *= 7;
+        e7 += 1;
     }
-    best
+    out.into_iter()
 }
 
 /// Checks a requested length against [`MAX_LEN`].
@@ -100,53 +121,157 @@ pub(crate) fn convolve(a: &[f64], b: &[f64]) -> Result<Vec<f64>, PldError> {
     Ok(out)
 }
 
+/// How many Chernoff orders one pass over the input evaluates (independent multiply
+/// chains, which the compiler vectorises and the CPU overlaps).
+const ORDERS_PER_PASS: usize = 8;
+
+/// Passes of the search for the best Chernoff orders (each narrows the bracket to 2/5).
+const ORDER_SEARCH_PASSES: usize = 3;
+
+/// Largest |order·index| used: e^{±600} is far from overflow and from subnormals.
+const MAX_EXPONENT: f64 = 600.0;
+
 /// The index window [lower, upper] outside which the T-fold self-convolution of `input`
-/// has at most `tail_mass_truncation` mass, by the Chernoff bound at 40 orders (port of
-/// dp-accounting's `compute_self_convolve_bounds`; supplementary material eq. (5)).
+/// has at most `tail_mass_truncation` mass (at most half of it on each side).
+///
+/// The Chernoff bound of dp-accounting's `compute_self_convolve_bounds` (supplementary
+/// material of arXiv 1906.03049, eq. (5)): for every order λ > 0, the mass of the T-fold
+/// sum above (T·K(λ) + ln(2/τ))/λ is at most τ/2, where K(λ) = ln Σᵢ input[i]·e^{λi}
+/// (and symmetrically below for λ < 0). dp-accounting takes the best of the 40 orders
+/// λ = ±1/n, …, ±20/n (n = input length); here the order is searched instead: a Gaussian
+/// guess g = √(2·ln(2/τ)/(T·Var)), then three passes of eight orders (four per side)
+/// narrowing a bracket in log λ, from [g/16, 16g], around the best one. Every order gives
+/// a valid bound, so the search only decides how tight the window is (within ~1 % of the
+/// best order's, typically 5–15 % narrower than dp-accounting's, whose orders stop at
+/// 20/n); a margin covers the round-off of K.
 pub(crate) fn self_convolve_bounds(
     input: &[f64],
     num_times: u64,
     tail_mass_truncation: f64,
 ) -> (i64, i64) {
     let last = input.len().saturating_sub(1) as i64;
-    let mut upper = last.saturating_mul(i64::try_from(num_times).unwrap_or(i64::MAX));
-    let mut lower = 0i64;
-    if tail_mass_truncation == 0.0 {
-        return (lower, upper);
+    let full = (
+        0,
+        last.saturating_mul(i64::try_from(num_times).unwrap_or(i64::MAX)),
+    );
+    if tail_mass_truncation == 0.0 || last == 0 {
+        return full;
     }
+    let Some(variance) = variance(input) else {
+        return full;
+    };
     let len = input.len() as f64;
-    let log_two_over_tail = (2.0 / tail_mass_truncation).ln();
     let t = num_times as f64;
-    for k in (-20i32..0).chain(1..21) {
-        let order = f64::from(k) / len;
-        let bound = (t * log_mgf(input, order) + log_two_over_tail) / order;
-        if !bound.is_finite() {
-            continue;
-        }
-        // `as` saturates at the i64 range.
-        if order > 0.0 {
-            upper = upper.min(bound.ceil() as i64);
+    let log_two_over_tail = (2.0 / tail_mass_truncation).ln();
+    let max_order = MAX_EXPONENT / len;
+    let guess = (2.0 * log_two_over_tail / (t * variance)).sqrt();
+    let hi = (guess * 16.0).min(max_order);
+    let lo = (guess / 16.0).min(hi / 256.0);
+    // Brackets in ln λ for the upper (λ > 0) and the lower (λ < 0) side.
+    let mut brackets = [(lo.ln(), hi.ln()); 2];
+    let (mut upper, mut lower) = (f64::INFINITY, f64::NEG_INFINITY);
+    const HALF: usize = ORDERS_PER_PASS / 2;
+    for pass in 0..ORDER_SEARCH_PASSES {
+        // First pass: both ends and two interior points; then four interior points.
+        let (first, denominator) = if pass == 0 {
+            (0, HALF - 1)
         } else {
-            lower = lower.max(bound.floor() as i64);
+            (1, HALF + 1)
+        };
+        let mut log_orders = [[0.0; HALF]; 2];
+        let mut orders = [0.0; ORDERS_PER_PASS];
+        for side in 0..2 {
+            let (a, b) = brackets[side];
+            for j in 0..HALF {
+                let x = a + (b - a) * (first + j) as f64 / denominator as f64;
+                log_orders[side][j] = x;
+                orders[side * HALF + j] = if side == 0 { x.exp() } else { -x.exp() };
+            }
+        }
+        let mgfs = log_mgfs(input, &orders);
+        for side in 0..2 {
+            let mut best = (f64::INFINITY, usize::MAX);
+            for j in 0..HALF {
+                let order = orders[side * HALF + j];
+                let k = mgfs[side * HALF + j];
+                // T·K is computed to ~1e-13 relative; 1e-12·(T + |T·K|) more is safe.
+                let slack = 1e-12 * (t + (t * k).abs());
+                let bound = (t * k + log_two_over_tail + slack) / order;
+                if !bound.is_finite() {
+                    continue;
+                }
+                // Upper side: the smallest bound wins; lower side: the largest.
+                let score = if side == 0 { bound } else { -bound };
+                if score < best.0 {
+                    best = (score, j);
+                }
+                if side == 0 {
+                    upper = upper.min(bound);
+                } else {
+                    lower = lower.max(bound);
+                }
+            }
+            if best.1 == usize::MAX {
+                continue;
+            }
+            // The bound is quasi-convex in λ: the optimum lies next to the best point.
+            let (a, b) = brackets[side];
+            let step = (b - a) / denominator as f64;
+            let x = log_orders[side][best.1];
+            brackets[side] = ((x - step).max(a), (x + step).min(b));
         }
     }
+    // `as` saturates at the i64 range; one index of slack on each side.
+    let upper = full.1.min((upper.ceil() as i64).saturating_add(1));
+    let lower = full.0.max((lower.floor() as i64).saturating_sub(1));
     (lower, upper.max(lower))
 }
 
-/// ln Σᵢ input[i]·e^{order·i} (SciPy's `logsumexp(i * order, b=input)`), with |order·i| ≤
-/// 20 so the plain sum cannot overflow. The exponentials are stepped by multiplication and
-/// re-anchored every 256 entries to keep the round-off at a few ulp.
-fn log_mgf(input: &[f64], order: f64) -> f64 {
-    let step = order.exp();
-    let mut sum = 0.0;
-    for (block, chunk) in input.chunks(256).enumerate() {
-        let mut w = (order * (block * 256) as f64).exp();
+/// The variance of the index under `input` (normalised), or `None` without mass.
+fn variance(input: &[f64]) -> Option<f64> {
+    let mass: f64 = input.iter().sum();
+    if !(mass > 0.0 && mass.is_finite()) {
+        return None;
+    }
+    let mean = input
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| p * i as f64)
+        .sum::<f64>()
+        / mass;
+    let spread = input
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| p * (i as f64 - mean).powi(2))
+        .sum::<f64>()
+        / mass;
+    // A point mass has no spread; any order is then valid, the largest is tightest.
+    Some(spread.max(f64::MIN_POSITIVE))
+}
+
+/// ln Σᵢ input[i]·e^{order·i} for several orders in one pass (SciPy's
+/// `logsumexp(i * order, b=input)`), with |order·i| ≤ 600 so the plain sums cannot
+/// overflow. The exponentials are stepped by multiplication and re-anchored every 256
+/// entries to keep the round-off at a few hundred ulp (≤ 1e-13 relative).
+fn log_mgfs(input: &[f64], orders: &[f64; ORDERS_PER_PASS]) -> [f64; ORDERS_PER_PASS] {
+    const BLOCK: usize = 256;
+    let steps = orders.map(f64::exp);
+    let mut sums = [0.0; ORDERS_PER_PASS];
+    for (block, chunk) in input.chunks(BLOCK).enumerate() {
+        let start = (block * BLOCK) as f64;
+        let mut w = orders.map(|order| (order * start).exp());
+        let mut acc = [0.0; ORDERS_PER_PASS];
         for &p in chunk {
-            sum += p * w;
-            w *= step;
+            for j in 0..ORDERS_PER_PASS {
+                acc[j] += p * w[j];
+                w[j] *= steps[j];
+            }
+        }
+        for j in 0..ORDERS_PER_PASS {
+            sums[j] += acc[j];
         }
     }
-    sum.ln()
+    sums.map(f64::ln)
 }
 
 /// The T-fold self-convolution of `input` restricted to the Chernoff window: returns
@@ -154,6 +279,11 @@ fn log_mgf(input: &[f64], order: f64) -> f64 {
 /// transform (of length ≥ both the window and the input) is raised to the T-th power and
 /// inverted; mass outside the window wraps around onto it (it only adds mass, and the
 /// caller also books `tail_mass_truncation` at +∞).
+///
+/// One buffer serves the whole computation: the real input of length 2m is packed into m
+/// complex values and transformed, each pair of bins (k, m − k) is untangled into the
+/// real spectrum, raised to the T-th power and re-tangled for the inverse in one pass,
+/// and the second transform's output is read straight into the rotated window.
 pub(crate) fn self_convolve(
     input: &[f64],
     num_times: u64,
@@ -161,25 +291,171 @@ pub(crate) fn self_convolve(
 ) -> Result<(i64, Vec<f64>), PldError> {
     let (lower, upper) = self_convolve_bounds(input, num_times, tail_mass_truncation);
     let out_len = check_len((upper - lower) as u128 + 1)?;
-    let half = real_half_len(out_len.max(input.len()))?;
-    let mut spectrum = rfft(input, half);
-    for x in spectrum.iter_mut() {
-        *x = complex_pow(*x, num_times);
-    }
-    let mut out = irfft(&spectrum, half);
-    // Output index j is convolution index lower + j, taken modulo the length
-    // (dp-accounting's `np.roll(out, -lower)[:out_len]`).
-    let n = out.len() as i64;
-    out.rotate_left(lower.rem_euclid(n) as usize);
-    out.truncate(out_len);
+    let m = real_half_len(out_len.max(input.len()))?;
+    let fft = plan(m);
+    let out = with_buffers(|z, scratch| {
+        pack_real(input, m, z);
+        let scratch_len = fft.get_inplace_scratch_len();
+        if scratch.len() < scratch_len {
+            scratch.resize(scratch_len, Complex::new(0.0, 0.0));
+        }
+        let scratch = &mut scratch[..scratch_len];
+        let z = &mut z[..m];
+        fft.process_with_scratch(z, scratch);
+        raise_packed_spectrum(z, num_times);
+        fft.process_with_scratch(z, scratch);
+        // Output index j is convolution index lower + j, taken modulo the length
+        // (dp-accounting's `np.roll(out, -lower)[:out_len]`); the inverse transform of
+        // the conjugated spectrum is conj(z)/m: sample 2i is re zᵢ/m, 2i + 1 is −im zᵢ/m.
+        let n = 2 * m;
+        let start = lower.rem_euclid(n as i64) as usize;
+        let scale = 1.0 / m as f64;
+        let mut out = Vec::with_capacity(out_len);
+        let first = (n - start).min(out_len);
+        push_samples(z, start, start + first, scale, &mut out);
+        push_samples(z, 0, out_len - first, scale, &mut out);
+        out
+    });
     Ok((lower, out))
 }
 
+/// Appends samples `from..to` of the real signal whose packed inverse transform is
+/// m·conj(z) (sample 2i is re zᵢ, 2i + 1 is −im zᵢ), times `scale`.
+fn push_samples(z: &[Complex<f64>], from: usize, to: usize, scale: f64, out: &mut Vec<f64>) {
+    if from >= to {
+        return;
+    }
+    let mut i = from;
+    if i % 2 == 1 {
+        out.push(-z[i / 2].im * scale);
+        i += 1;
+    }
+    // Through a small stack buffer, so the conversion vectorises and the vector grows in
+    // bulk copies.
+    let mut buffer = [0.0; 512];
+    for chunk in z[i / 2..to / 2].chunks(buffer.len() / 2) {
+        for (pair, c) in buffer.chunks_exact_mut(2).zip(chunk) {
+            pair[0] = c.re * scale;
+            pair[1] = -c.im * scale;
+        }
+        out.extend_from_slice(&buffer[..2 * chunk.len()]);
+    }
+    if to % 2 == 1 && to > i {
+        out.push(z[to / 2].re * scale);
+    }
+}
+
+/// Transform buffers larger than this many complex values (16 MiB) are not kept between
+/// calls.
+const MAX_KEPT_BUFFER: usize = 1 << 20;
+
+/// A transform buffer and rustfft's scratch.
+type Buffers = (Vec<Complex<f64>>, Vec<Complex<f64>>);
+
+thread_local! {
+    /// The transform buffers, kept per thread: fresh multi-megabyte allocations cost more
+    /// in page faults than the transforms themselves.
+    static BUFFERS: RefCell<Buffers> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Runs `f` on this thread's (buffer, scratch) pair, or on fresh ones if they are in use.
+fn with_buffers<R>(f: impl FnOnce(&mut Vec<Complex<f64>>, &mut Vec<Complex<f64>>) -> R) -> R {
+    BUFFERS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffers) => {
+            let (z, scratch) = &mut *buffers;
+            let result = f(z, scratch);
+            for buffer in [z, scratch] {
+                if buffer.capacity() > MAX_KEPT_BUFFER {
+                    *buffer = Vec::new();
+                }
+            }
+            result
+        }
+        Err(_) => f(&mut Vec::new(), &mut Vec::new()),
+    })
+}
+
+/// Fills `z[..m]` with `x` zero-padded to length 2m as m complex values x[2j] + i·x[2j+1]
+/// (growing `z` if needed).
+fn pack_real(x: &[f64], m: usize, z: &mut Vec<Complex<f64>>) {
+    if z.len() < m {
+        z.resize(m, Complex::new(0.0, 0.0));
+    }
+    let z = &mut z[..m];
+    let mut pairs = x.chunks_exact(2);
+    let mut filled = 0;
+    for (slot, pair) in z.iter_mut().zip(pairs.by_ref()) {
+        *slot = Complex::new(pair[0], pair[1]);
+        filled += 1;
+    }
+    if let [last] = pairs.remainder() {
+        z[filled] = Complex::new(*last, 0.0);
+        filled += 1;
+    }
+    z[filled..].fill(Complex::new(0.0, 0.0));
+}
+
+/// In place: from the length-m transform z of a packed real signal x (length 2m), the
+/// values whose forward transform is m·conj(y) for y = the circular T-fold
+/// self-convolution of x packed likewise. Per pair of bins (k, m − k): the real spectrum
+/// X of x at k and m − k (the butterfly of [`rfft`]), then Xᵀ, then the packing of
+/// [`irfft`], conjugated.
+fn raise_packed_spectrum(z: &mut [Complex<f64>], num_times: u64) {
+    let m = z.len();
+    let limit = power_limit(num_times);
+    let negligible = |x: Complex<f64>| x.norm_sqr() < limit;
+    let zero = Complex::new(0.0, 0.0);
+    let i = Complex::new(0.0, 1.0);
+    // Bins 0 and m, both real, both held by z[0] (w = 1 at bin 0).
+    let a = z[0];
+    let x_0 = complex_pow(Complex::new(a.re + a.im, 0.0), num_times, limit);
+    let x_m = complex_pow(Complex::new(a.re - a.im, 0.0), num_times, limit);
+    z[0] = ((x_0 + x_m.conj()) * 0.5 + i * ((x_0 - x_m.conj()) * 0.5)).conj();
+    let theta = -std::f64::consts::PI / m as f64;
+    let step = Complex::from_polar(1.0, theta);
+    let mut w = Complex::new(1.0, 0.0);
+    for k in 1..=m / 2 {
+        // w = e^{−πik/m}, stepped and re-anchored with an exact sin/cos every 64 bins.
+        w = if k.is_multiple_of(64) {
+            Complex::from_polar(1.0, theta * k as f64)
+        } else {
+            w * step
+        };
+        let j = m - k;
+        let a = z[k];
+        let b = z[j].conj();
+        let even = (a + b) * 0.5;
+        let diff = a - b;
+        let odd = Complex::new(0.5 * diff.im, -0.5 * diff.re); // (a − b)·(−i/2)
+        let x_k = even + w * odd;
+        let x_j = (even - w * odd).conj();
+        if negligible(x_k) && negligible(x_j) {
+            // Most bins of a many-fold composition: both powers vanish.
+            z[k] = zero;
+            z[j] = zero;
+            continue;
+        }
+        let x_k = complex_pow(x_k, num_times, limit);
+        let x_j = complex_pow(x_j, num_times, limit);
+        // The packing of the powered spectrum, as in `irfft`, for bins k and m − k.
+        let even = (x_k + x_j.conj()) * 0.5;
+        let odd = (x_k - x_j.conj()) * 0.5 * w.conj();
+        z[k] = (even + i * odd).conj();
+        z[j] = (even.conj() + i * odd.conj()).conj();
+    }
+}
+
+/// The |z|² below which |z|ᵗ < e⁻⁷⁰⁰: see [`complex_pow`].
+fn power_limit(t: u64) -> f64 {
+    (-1400.0 / t as f64).exp()
+}
+
 /// zᵗ by binary exponentiation, for |z| ≤ 1 (a transform of probabilities). When
-/// |z|ᵗ < e⁻⁷⁰⁰ the power is below every round-off and is returned as 0; otherwise every
-/// partial product is ≥ |z|ᵗ, so none is subnormal (which would be ~100× slower).
-fn complex_pow(z: Complex<f64>, mut t: u64) -> Complex<f64> {
-    if 0.5 * (t as f64) * z.norm_sqr().ln() < -700.0 {
+/// |z|² < `limit` (|z|ᵗ < e⁻⁷⁰⁰) the power is below every round-off and is returned as 0;
+/// otherwise every partial product is ≥ |z|ᵗ, so none is subnormal (which would be ~100×
+/// slower).
+fn complex_pow(z: Complex<f64>, mut t: u64, limit: f64) -> Complex<f64> {
+    if z.norm_sqr() < limit {
         return Complex::new(0.0, 0.0);
     }
     let mut result = Complex::new(1.0, 0.0);
@@ -196,10 +472,10 @@ fn complex_pow(z: Complex<f64>, mut t: u64) -> Complex<f64> {
     result
 }
 
-/// Half of the smallest even fast length ≥ `len`: a real transform of length 2m runs as
-/// a complex transform of length m.
+/// Half of the fastest even length ≥ `len`: a real transform of length 2m runs as a
+/// complex transform of length m.
 fn real_half_len(len: usize) -> Result<usize, PldError> {
-    let half = next_fast_len(len.div_ceil(2).max(1));
+    let half = fast_len(len.div_ceil(2).max(1));
     check_len(2 * half as u128)?;
     Ok(half)
 }
@@ -362,8 +638,8 @@ mod tests {
         for _ in 0..37 {
             expected *= z;
         }
-        assert!((complex_pow(z, 37) - expected).norm() < 1e-14);
-        assert_eq!(complex_pow(z, 0), Complex::new(1.0, 0.0));
+        assert!((complex_pow(z, 37, power_limit(37)) - expected).norm() < 1e-14);
+        assert_eq!(complex_pow(z, 0, 0.0), Complex::new(1.0, 0.0));
     }
 
     #[test]

@@ -17,7 +17,17 @@
 //! one Gaussian with 1/σ² = Σ count/σᵢ², the exact composition (Dong, Roth & Su 2019,
 //! arXiv 1905.02383); pure-DP events compose exactly as a binomial; the Gaussian grid is
 //! cut where μ_upper (not μ) has ½e⁻⁵⁰ of tail left; FFT round-off below zero is clipped
-//! and its mass booked at +∞.
+//! and its mass booked at +∞; the FFT window is cut at a searched Chernoff order rather
+//! than the best of dp-accounting's 40 fixed ones (the same tail guarantee, a window
+//! typically 5–15 % narrower); the ADD curve of a subsampled Gaussian is read off the
+//! REMOVE one through the exact hockey-stick duality instead of evaluated afresh.
+//!
+//! Speed (ε of 10⁴ DP-SGD steps at q = 0.01, σ = 1 in ~8 ms, ~50× dp-accounting): one
+//! δ-curve evaluation per grid point for both directions, Φ stepped along the grid by
+//! Taylor polynomials from exact anchors, one real FFT per direction
+//! with the power taken in the same pass that untangles the spectrum, FFT lengths chosen
+//! for rustfft's fastest kernels, and no multi-megabyte allocation per query beyond the
+//! result itself.
 
 mod connect_dots;
 mod fft;
@@ -211,15 +221,18 @@ impl PrivacyLossDistribution {
         Ok(delta.min(1.0))
     }
 
-    fn compose(&self, other: &Self) -> Result<Self, PldError> {
-        let remove = self.remove.compose(&other.remove, TAIL_MASS_TRUNCATION)?;
-        let add = if self.add.is_none() && other.add.is_none() {
-            None
-        } else {
-            let mine = self.add.as_ref().unwrap_or(&self.remove);
-            let theirs = other.add.as_ref().unwrap_or(&other.remove);
-            Some(mine.compose(theirs, TAIL_MASS_TRUNCATION)?)
+    fn compose(self, other: Self) -> Result<Self, PldError> {
+        let add = match (self.add, other.add) {
+            (None, None) => None,
+            (mine, theirs) => {
+                let mine = mine.unwrap_or_else(|| self.remove.clone());
+                let theirs = theirs.unwrap_or_else(|| other.remove.clone());
+                Some(mine.compose_owned(theirs, TAIL_MASS_TRUNCATION)?)
+            }
         };
+        let remove = self
+            .remove
+            .compose_owned(other.remove, TAIL_MASS_TRUNCATION)?;
         Ok(PrivacyLossDistribution {
             interval: self.interval,
             remove,
@@ -316,10 +329,10 @@ fn build(groups: &Groups, d: f64) -> Result<PrivacyLossDistribution, PldError> {
             remove: connect_dots::pessimistic_pmf(&loss, d)?,
             add: None,
         };
-        pld = pld.compose(&one)?;
+        pld = pld.compose(one)?;
     }
     for &(mechanism, count) in &groups.repeated {
-        pld = pld.compose(&repeated_pld(mechanism, count, d)?)?;
+        pld = pld.compose(repeated_pld(mechanism, count, d)?)?;
     }
     Ok(pld)
 }
@@ -330,15 +343,12 @@ fn repeated_pld(
     count: u64,
     d: f64,
 ) -> Result<PrivacyLossDistribution, PldError> {
-    let repeat = |pmf: Pmf| pmf.self_compose(count, TAIL_MASS_TRUNCATION);
+    let repeat = |pmf: Pmf| pmf.into_self_composed(count, TAIL_MASS_TRUNCATION);
     let (remove, add) = match mechanism {
         Repeated::Subsampled { q, sigma } => {
             let remove = AdditiveNoiseLoss::gaussian(sigma, q, Adjacency::Remove)?;
-            let add = AdditiveNoiseLoss::gaussian(sigma, q, Adjacency::Add)?;
-            (
-                repeat(connect_dots::pessimistic_pmf(&remove, d)?)?,
-                Some(repeat(connect_dots::pessimistic_pmf(&add, d)?)?),
-            )
+            let (remove, add) = connect_dots::pessimistic_pmf_pair(&remove, d)?;
+            (repeat(remove)?, Some(repeat(add)?))
         }
         Repeated::Laplace { scale } => {
             let loss = AdditiveNoiseLoss::laplace(scale, Adjacency::Remove)?;

@@ -110,6 +110,18 @@ impl Pmf {
         }
     }
 
+    /// (lower index, dense probabilities, infinity mass), consuming the PMF.
+    fn into_dense(self) -> Result<(i64, Vec<f64>, f64), PldError> {
+        match self {
+            Pmf::Dense {
+                lower,
+                probs,
+                infinity_mass,
+            } => Ok((lower, probs, infinity_mass)),
+            sparse => sparse.to_dense(),
+        }
+    }
+
     /// (lower index, dense probabilities, infinity mass).
     fn to_dense(&self) -> Result<(i64, Vec<f64>, f64), PldError> {
         match self {
@@ -198,13 +210,70 @@ impl Pmf {
         }
     }
 
+    /// [`Self::compose`] taking both operands, so that composing a dense PMF with the
+    /// identity (loss 0 with probability 1, where every history's composition starts)
+    /// reuses its storage instead of copying it. Same result as [`Self::compose`], whose
+    /// shift-and-add multiplies by 1.0 and adds to 0.0 there.
+    pub(crate) fn compose_owned(
+        self,
+        other: Pmf,
+        tail_mass_truncation: f64,
+    ) -> Result<Pmf, PldError> {
+        let (shift, dense) = match (self.identity_shift(), other.identity_shift()) {
+            (Some(shift), None) if matches!(other, Pmf::Dense { .. }) => (shift, other),
+            (None, Some(shift)) if matches!(self, Pmf::Dense { .. }) => (shift, self),
+            _ => return self.compose(&other, tail_mass_truncation),
+        };
+        let Pmf::Dense {
+            lower,
+            probs,
+            infinity_mass,
+        } = dense
+        else {
+            unreachable!("matched as dense")
+        };
+        Ok(finish_dense(
+            lower + shift,
+            probs,
+            infinity_mass,
+            tail_mass_truncation,
+            0.0,
+        ))
+    }
+
+    /// For a point mass 1 at loss index k with nothing at +∞ (the identity shifted by k),
+    /// Some(k).
+    fn identity_shift(&self) -> Option<i64> {
+        match self {
+            Pmf::Sparse {
+                points,
+                infinity_mass,
+            } if *infinity_mass == 0.0 && points.len() == 1 && points[0].1 == 1.0 => {
+                Some(points[0].0)
+            }
+            _ => None,
+        }
+    }
+
     /// The PLD of `num_times` runs of this mechanism (dp-accounting's `self_compose`).
     ///
     /// Dense PMFs go through one FFT raised to the T-th power on the Chernoff window;
     /// `tail_mass_truncation` (the most the window can miss) is booked at +∞. A two-point
     /// sparse PMF (randomized response) composes exactly as a binomial.
+    #[cfg(test)]
     pub(crate) fn self_compose(
         &self,
+        num_times: u64,
+        tail_mass_truncation: f64,
+    ) -> Result<Pmf, PldError> {
+        self.clone()
+            .into_self_composed(num_times, tail_mass_truncation)
+    }
+
+    /// [`Self::self_compose`], consuming the PMF (a dense one is transformed without a
+    /// copy).
+    pub(crate) fn into_self_composed(
+        self,
         num_times: u64,
         tail_mass_truncation: f64,
     ) -> Result<Pmf, PldError> {
@@ -212,12 +281,12 @@ impl Pmf {
             return Ok(Pmf::identity());
         }
         if num_times == 1 {
-            return Ok(self.clone());
+            return Ok(self);
         }
         if let Pmf::Sparse {
             points,
             infinity_mass,
-        } = self
+        } = &self
         {
             if points.len() == 2 {
                 return binomial(points[0], points[1], *infinity_mass, num_times);
@@ -236,12 +305,12 @@ impl Pmf {
                     } else {
                         0.0
                     };
-                    result = result.compose(self, truncation)?;
+                    result = result.compose(&self, truncation)?;
                 }
                 return Ok(result);
             }
         }
-        let (lower, probs, infinity_mass) = self.to_dense()?;
+        let (lower, probs, infinity_mass) = self.into_dense()?;
         let (window_lower, mut out) = fft::self_convolve(&probs, num_times, tail_mass_truncation)?;
         let clipped = fft::clip_negatives(&mut out);
         let t = i64::try_from(num_times).map_err(|_| PldError::TooLarge {
@@ -309,6 +378,41 @@ impl Pmf {
         let mut mass_upper = infinity_mass;
         let mut mass_lower = 0.0;
         let mut early = None;
+        if let Pmf::Dense { lower, probs, .. } = self {
+            let top = (lower + probs.len() as i64 - 1) as f64 * d;
+            let bottom = *lower as f64 * d;
+            if top <= 700.0 && bottom >= -700.0 {
+                // The same scan with e^{−loss} stepped by e^d (re-anchored every 64
+                // points, so within ~1e-14) and the stopping test multiplied out.
+                let step = d.exp();
+                let mut discount = 0.0;
+                for (n, (i, &p)) in probs.iter().enumerate().rev().enumerate() {
+                    let loss = (lower + i as i64) as f64 * d;
+                    discount = if n % 64 == 0 {
+                        (-loss).exp()
+                    } else {
+                        discount * step
+                    };
+                    if mass_upper > delta
+                        && mass_lower > 0.0
+                        && (mass_upper - delta) * discount >= mass_lower
+                    {
+                        break;
+                    }
+                    mass_upper += p;
+                    mass_lower += discount * p;
+                    if mass_upper >= delta && mass_lower == 0.0 {
+                        early = Some(loss.max(0.0));
+                        break;
+                    }
+                }
+                return match early {
+                    Some(eps) => eps,
+                    None if mass_upper <= mass_lower + delta => 0.0,
+                    None => ((mass_upper - delta) / mass_lower).ln(),
+                };
+            }
+        }
         self.for_each_descending(d, |loss, p| {
             // δ(ε) on [loss, next loss) is mass_upper − e^ε·mass_lower: if its root lies at
             // or above this loss, the remaining points cannot matter.

@@ -2,7 +2,9 @@
 
 use serde::Serialize;
 
-use super::{EXACT_RELEASE_MAX_LEN, Guarantee, Mechanism, loss_up, multiplier_down, scale_meeting};
+use super::{
+    F32, F64, Guarantee, Mechanism, loss_up, multiplier_down, release_with, scale_meeting,
+};
 use crate::privacy::error::{self, PrivacyError};
 use crate::privacy::event::PrivacyEvent;
 use crate::privacy::noise::{self, NoiseSource};
@@ -89,13 +91,14 @@ impl GaussianMechanism {
         values: &mut [f64],
         rng: &mut R,
     ) -> Result<(), PrivacyError> {
-        if rng.is_secure() && values.len() <= EXACT_RELEASE_MAX_LEN {
-            let noised = noise::exact_gaussian(values, self.sigma)?;
-            values.copy_from_slice(&noised);
-            Ok(())
-        } else {
-            noise::add_gaussian_f64(rng, values, self.sigma)
-        }
+        release_with(
+            values,
+            rng,
+            self.sigma,
+            noise::exact_gaussian,
+            noise::add_gaussian_f64,
+            F64,
+        )
     }
 
     /// [`Self::release_f64`] for f32 data (noise added in f64, result cast to f32).
@@ -104,16 +107,14 @@ impl GaussianMechanism {
         values: &mut [f32],
         rng: &mut R,
     ) -> Result<(), PrivacyError> {
-        if rng.is_secure() && values.len() <= EXACT_RELEASE_MAX_LEN {
-            let wide: Vec<f64> = values.iter().map(|&v| v as f64).collect();
-            let noised = noise::exact_gaussian(&wide, self.sigma)?;
-            for (value, noisy) in values.iter_mut().zip(noised) {
-                *value = noisy as f32;
-            }
-            Ok(())
-        } else {
-            noise::add_gaussian_f32(rng, values, self.sigma)
-        }
+        release_with(
+            values,
+            rng,
+            self.sigma,
+            noise::exact_gaussian,
+            noise::add_gaussian_f32,
+            F32,
+        )
     }
 }
 
@@ -146,6 +147,7 @@ pub(super) fn rho_of(sensitivity: f64, sigma: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::privacy::mechanisms::EXACT_RELEASE_MAX_LEN;
     use crate::privacy::noise::testing::{self, Expected};
     use crate::privacy::noise::{SecureRng, SimulationRng};
 

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use super::{EXACT_RELEASE_MAX_LEN, Guarantee, Mechanism, loss_up, multiplier_down, scale_meeting};
+use super::{
+    F32, F64, Guarantee, Mechanism, loss_up, multiplier_down, release_with, scale_meeting,
+};
 use crate::privacy::error::{self, PrivacyError};
 use crate::privacy::event::PrivacyEvent;
 use crate::privacy::noise::{self, NoiseSource};
@@ -94,13 +96,14 @@ impl LaplaceMechanism {
         values: &mut [f64],
         rng: &mut R,
     ) -> Result<(), PrivacyError> {
-        if rng.is_secure() && values.len() <= EXACT_RELEASE_MAX_LEN {
-            let noised = noise::exact_laplace(values, self.scale)?;
-            values.copy_from_slice(&noised);
-            Ok(())
-        } else {
-            noise::add_laplace_f64(rng, values, self.scale)
-        }
+        release_with(
+            values,
+            rng,
+            self.scale,
+            noise::exact_laplace,
+            noise::add_laplace_f64,
+            F64,
+        )
     }
 
     /// [`Self::release_f64`] for f32 data (noise added in f64, result cast to f32).
@@ -109,16 +112,14 @@ impl LaplaceMechanism {
         values: &mut [f32],
         rng: &mut R,
     ) -> Result<(), PrivacyError> {
-        if rng.is_secure() && values.len() <= EXACT_RELEASE_MAX_LEN {
-            let wide: Vec<f64> = values.iter().map(|&v| v as f64).collect();
-            let noised = noise::exact_laplace(&wide, self.scale)?;
-            for (value, noisy) in values.iter_mut().zip(noised) {
-                *value = noisy as f32;
-            }
-            Ok(())
-        } else {
-            noise::add_laplace_f32(rng, values, self.scale)
-        }
+        release_with(
+            values,
+            rng,
+            self.scale,
+            noise::exact_laplace,
+            noise::add_laplace_f32,
+            F32,
+        )
     }
 }
 

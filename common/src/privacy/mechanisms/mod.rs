@@ -31,6 +31,9 @@ pub use guarantee::{Guarantee, Mechanism};
 pub use laplace::LaplaceMechanism;
 pub use subsampled::{Clipping, SubsampledGaussian};
 
+use super::error::PrivacyError;
+use super::noise::NoiseSource;
+
 /// Releases of at most this many values use OpenDP's exact samplers when the noise source
 /// is secure; longer ones use the fast ChaCha20 samplers with the grid mitigation.
 ///
@@ -47,6 +50,36 @@ pub const EXACT_RELEASE_MAX_LEN: usize = 1024;
 const SLACK: f64 = 4.0 * f64::EPSILON;
 
 /// Rounds a privacy loss (ε, ρ) upward.
+/// The shared release path of the continuous mechanisms: OpenDP's exact sampler (on an f64
+/// copy) for releases of at most [`EXACT_RELEASE_MAX_LEN`] values from a secure source, the
+/// fast ChaCha20 sampler otherwise. Either way `values` is untouched on error.
+fn release_with<T: Copy, R: NoiseSource + ?Sized>(
+    values: &mut [T],
+    rng: &mut R,
+    scale: f64,
+    exact: fn(&[f64], f64) -> Result<Vec<f64>, PrivacyError>,
+    fast: fn(&mut R, &mut [T], f64) -> Result<(), PrivacyError>,
+    (widen, narrow): Convert<T>,
+) -> Result<(), PrivacyError> {
+    if rng.is_secure() && values.len() <= EXACT_RELEASE_MAX_LEN {
+        let wide: Vec<f64> = values.iter().map(|&v| widen(v)).collect();
+        let noised = exact(&wide, scale)?;
+        for (value, noisy) in values.iter_mut().zip(noised) {
+            *value = narrow(noisy);
+        }
+        Ok(())
+    } else {
+        fast(rng, values, scale)
+    }
+}
+
+/// How a release widens its data to f64 for the exact sampler, and narrows the result.
+type Convert<T> = (fn(T) -> f64, fn(f64) -> T);
+/// Widening/narrowing for f64 data (identity).
+const F64: Convert<f64> = (|v| v, |v| v);
+/// Widening/narrowing for f32 data: noise is added in f64, the result cast back.
+const F32: Convert<f32> = (|v| v as f64, |v| v as f32);
+
 fn loss_up(value: f64) -> f64 {
     value * (1.0 + SLACK)
 }

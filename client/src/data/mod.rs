@@ -4,3 +4,6 @@
 //! return stays inside the executor until a DP mechanism has been charged and applied.
 
 pub mod csv;
+pub mod ehr;
+pub mod fhir;
+pub mod omop;

@@ -165,6 +165,9 @@ pub fn noise_multiplier(event: &PrivacyEvent) -> f64 {
             noise_multiplier, ..
         } => noise_multiplier,
         PrivacyEvent::PureDp { epsilon } => 1.0 / epsilon,
+        // A threshold failure adds no noise of its own; the floor applies to the Gaussian
+        // counts it is released with.
+        PrivacyEvent::Threshold { .. } => f64::INFINITY,
     }
 }
 

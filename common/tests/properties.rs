@@ -4,7 +4,7 @@
 use silo_common::privacy::calibrate;
 use silo_common::privacy::pld::PldAccountant;
 use silo_common::privacy::rdp::RdpAccountant;
-use silo_common::privacy::{Accountant, Composition, PrivacyEvent};
+use silo_common::privacy::{Accountant, AccountantKind, Composition, PrivacyEvent};
 
 fn dp_sgd(q: f64, sigma: f64, steps: u64) -> Vec<Composition> {
     vec![Composition::new(
@@ -124,4 +124,31 @@ fn calibration_rejects_invalid_targets() {
     assert!(calibrate::dp_sgd(&rdp, 1.0, 1e-5, 1.5, 10).is_err());
     assert!(calibrate::dp_sgd(&rdp, 1.0, 1e-5, 0.01, 0).is_err());
     assert!(calibrate::gaussian(&rdp, f64::NAN, 1e-5, 1).is_err());
+}
+
+#[test]
+fn threshold_failures_take_their_delta_off_the_target() {
+    let gaussian = Composition::new(PrivacyEvent::gaussian(2.0).unwrap(), 3);
+    let threshold = Composition::new(PrivacyEvent::threshold(2e-7).unwrap(), 2);
+    for kind in [AccountantKind::Rdp, AccountantKind::Pld] {
+        let acc = kind.build();
+        let with = acc.epsilon(&[gaussian, threshold], 1e-6).unwrap();
+        let reference = acc.epsilon(&[gaussian], 1e-6 - 4e-7).unwrap();
+        let looser = acc.epsilon(&[gaussian], 1e-6).unwrap();
+        assert!(
+            (with - reference).abs() <= 1e-9 * reference,
+            "{kind:?}: {with} vs {reference}"
+        );
+        assert!(with > looser, "{kind:?}: the failure δ must cost something");
+        // Failure probability at or above the target: nothing finite is provable.
+        let too_much = Composition::new(PrivacyEvent::threshold(6e-7).unwrap(), 2);
+        assert_eq!(
+            acc.epsilon(&[gaussian, too_much], 1e-6).unwrap(),
+            f64::INFINITY
+        );
+        // Alone, a small failure probability is (0, δ)-DP.
+        assert_eq!(acc.epsilon(&[threshold], 1e-6).unwrap(), 0.0, "{kind:?}");
+    }
+    assert!(PrivacyEvent::threshold(0.0).is_err());
+    assert!(PrivacyEvent::threshold(1.0).is_err());
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::PrivacyError;
-use super::event::Composition;
+use super::event::{Composition, PrivacyEvent};
 
 /// Composes a history of privacy events into an (ε, δ) guarantee.
 ///
@@ -17,6 +17,24 @@ pub trait Accountant {
 
     /// Which accountant this is.
     fn kind(&self) -> AccountantKind;
+}
+
+/// Splits a history into its threshold failure probability Σ count·δ (see
+/// [`PrivacyEvent::Threshold`]) and the δ left for the other events at target `delta`:
+/// `None` when the failure probability alone reaches `delta` (no finite ε is provable).
+/// The sum is rounded up.
+pub(crate) fn delta_after_thresholds(history: &[Composition], delta: f64) -> Option<f64> {
+    let mut failure = 0.0;
+    let mut terms = 0u64;
+    for c in history {
+        if let PrivacyEvent::Threshold { delta: d } = c.event {
+            failure += d * c.count as f64;
+            terms += 2;
+        }
+    }
+    let failure = failure * (1.0 + (terms + 2) as f64 * f64::EPSILON);
+    let left = delta - failure;
+    (left > 0.0).then_some(left)
 }
 
 /// The accountants Silo offers.

@@ -43,6 +43,17 @@ pub enum PrivacyEvent {
         /// σ / Δ₂.
         noise_multiplier: f64,
     },
+    /// The failure event of a thresholded release (Gaussian partition selection): with
+    /// probability at most `delta` a key held by the one differing unit alone passes the
+    /// release threshold; otherwise the release is post-processing of the Gaussian counts
+    /// it is paired with (accounted as their own `Gaussian` event). Accountants compose
+    /// the other events at the target δ minus the sum of these δs (a union bound over the
+    /// failure events; Wilson et al. 2020, arXiv 1909.01917, §3; Gopi et al. 2020,
+    /// arXiv 2002.09745).
+    Threshold {
+        /// Probability of the failure event, in (0, 1).
+        delta: f64,
+    },
 }
 
 impl PrivacyEvent {
@@ -77,6 +88,12 @@ impl PrivacyEvent {
         })
     }
 
+    /// A threshold-release failure event; δ must lie in (0, 1).
+    pub fn threshold(delta: f64) -> Result<Self, PrivacyError> {
+        error::delta(delta)?;
+        Ok(PrivacyEvent::Threshold { delta })
+    }
+
     /// Re-checks the parameters (events can also arrive deserialised from a ledger).
     pub fn validate(&self) -> Result<(), PrivacyError> {
         match *self {
@@ -87,6 +104,7 @@ impl PrivacyEvent {
                 sample_rate,
                 noise_multiplier,
             } => Self::subsampled_gaussian(sample_rate, noise_multiplier),
+            PrivacyEvent::Threshold { delta } => Self::threshold(delta),
         }
         .map(|_| ())
     }

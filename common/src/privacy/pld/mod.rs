@@ -153,7 +153,13 @@ impl Accountant for PldAccountant {
     /// ε is provable — e.g. δ < 1e-15, the truncation allowance).
     fn epsilon(&self, history: &[Composition], delta: f64) -> Result<f64, PrivacyError> {
         error::delta(delta)?;
-        self.distribution(history)?.epsilon_for_delta(delta)
+        let distribution = self.distribution(history)?;
+        // Threshold failure events take their δ off the target (their PLD would be pure
+        // mass at +∞; subtracting is the same union bound the RDP accountant uses).
+        match super::accountant::delta_after_thresholds(history, delta) {
+            Some(left) => distribution.epsilon_for_delta(left),
+            None => Ok(f64::INFINITY),
+        }
     }
 
     fn kind(&self) -> AccountantKind {
@@ -300,6 +306,8 @@ fn merge(history: &[Composition]) -> Result<Groups, PrivacyError> {
                 scale: noise_multiplier,
             },
             PrivacyEvent::PureDp { epsilon } => Repeated::PureDp { epsilon },
+            // Not a loss distribution: `Accountant::epsilon` takes its δ off the target.
+            PrivacyEvent::Threshold { .. } => continue,
         };
         match groups.repeated.iter_mut().find(|(m, _)| *m == mechanism) {
             Some((_, total)) => {

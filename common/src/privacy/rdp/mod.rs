@@ -109,6 +109,13 @@ impl RdpAccountant {
     ) -> Result<RdpEpsilon, PrivacyError> {
         super::error::delta(delta)?;
         let curve = self.curve(history)?;
+        // Threshold failure events take their δ off the target; they add no divergence.
+        let Some(delta) = super::accountant::delta_after_thresholds(history, delta) else {
+            return Ok(RdpEpsilon {
+                epsilon: f64::INFINITY,
+                order: None,
+            });
+        };
         epsilon_from_curve(&self.orders, &curve, delta)
     }
 }
@@ -158,6 +165,8 @@ fn rdp_of_validated(event: &PrivacyEvent, order: f64) -> Result<f64, PrivacyErro
             sample_rate,
             noise_multiplier,
         } => subsampled_gaussian::rdp(sample_rate, noise_multiplier, order)?,
+        // Accounted as a δ taken off the target in `epsilon_and_order`, not as a divergence.
+        PrivacyEvent::Threshold { .. } => return Ok(0.0),
     };
     if value.is_nan() {
         return Err(PrivacyError::Numerical(format!(
@@ -178,6 +187,7 @@ fn event_key(event: &PrivacyEvent) -> (u8, u64, u64) {
             sample_rate,
             noise_multiplier,
         } => (3, sample_rate.to_bits(), noise_multiplier.to_bits()),
+        PrivacyEvent::Threshold { delta } => (4, delta.to_bits(), 0),
     }
 }
 

@@ -6,8 +6,10 @@
 //! On the wire a spec travels as JSON (`serde_json` of [`JobSpec`]).
 
 mod dp_stats;
+mod pmi_svd;
 
 pub use dp_stats::{DpStatsParams, NoiseKind, Statistic};
+pub use pmi_svd::{MAX_VOCABULARY, PmiSvdParams, VocabularySource};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -165,18 +167,23 @@ impl JobSpec {
         })?;
         // The kind-specific params are kept as JSON; re-read them from the TOML with their
         // typed struct so their errors are located too.
-        if spec.kind == JobKind::DpStats {
-            #[derive(Deserialize)]
-            struct Params {
-                #[allow(dead_code)]
-                params: DpStatsParams,
+        #[derive(Deserialize)]
+        struct Params<P> {
+            #[allow(dead_code)]
+            params: P,
+        }
+        let typed = match spec.kind {
+            JobKind::DpStats => toml::from_str::<Params<DpStatsParams>>(text).err(),
+            JobKind::PmiSvd if text.contains("[params]") => {
+                toml::from_str::<Params<PmiSvdParams>>(text).err()
             }
-            if let Err(e) = toml::from_str::<Params>(text) {
-                return Err(SpecError {
-                    origin: origin.to_string(),
-                    issues: vec![toml_issue(text, &e)],
-                });
-            }
+            _ => None,
+        };
+        if let Some(e) = typed {
+            return Err(SpecError {
+                origin: origin.to_string(),
+                issues: vec![toml_issue(text, &e)],
+            });
         }
         spec.validate(origin)?;
         Ok(spec)
@@ -256,6 +263,11 @@ impl JobSpec {
         match self.kind {
             JobKind::DpStats => {
                 if let Err(found) = DpStatsParams::from_spec(self) {
+                    issues.extend(found);
+                }
+            }
+            JobKind::PmiSvd => {
+                if let Err(found) = PmiSvdParams::from_spec(self) {
                     issues.extend(found);
                 }
             }

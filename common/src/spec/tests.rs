@@ -113,3 +113,43 @@ fn misspelt_and_mistyped_fields_are_named_with_their_line() {
     let err = JobSpec::parse_toml("kind = \"dp_stats\"\nname = [", "s.toml").unwrap_err();
     assert!(err.to_string().contains("line 2"), "{err}");
 }
+
+#[test]
+fn a_pmi_svd_spec_takes_defaults_and_reports_bad_params() {
+    let base = "kind = \"pmi_svd\"\nname = \"e\"\ndataset = \"ehr\"\n[privacy]\nepsilon = 1.0\ndelta = 1e-6\n";
+    let spec = JobSpec::parse_toml(base, "s.toml").unwrap();
+    let p = PmiSvdParams::from_spec(&spec).unwrap();
+    assert_eq!(p.window_days, 30);
+    assert_eq!(p.vocabulary_source(), Ok(VocabularySource::Top(2000)));
+    let bad = format!(
+        "{base}[params]\nwindow_days = 0\nvocabulary = \"top:many\"\nshift_k = -1.0\nselection_share = 1.0\n"
+    );
+    let err = JobSpec::parse_toml(&bad, "s.toml").unwrap_err();
+    let fields: Vec<&str> = err.issues.iter().map(|i| i.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "params.window_days",
+            "params.vocabulary",
+            "params.shift_k",
+            "params.selection_share"
+        ],
+        "{err}"
+    );
+    let typo = format!("{base}[params]\nwindow_dayz = 3\n");
+    let err = JobSpec::parse_toml(&typo, "s.toml").unwrap_err();
+    assert!(err.to_string().contains("window_dayz"), "{err}");
+    assert!(err.to_string().contains("line 8"), "{err}");
+    let no_delta = base.replace("delta = 1e-6\n", "");
+    let err = JobSpec::parse_toml(&no_delta, "s.toml").unwrap_err();
+    assert_eq!(err.issues[0].field, "privacy.delta");
+    let file = format!("{base}[params]\nvocabulary = \"concepts.csv\"\ndim = 5000\n");
+    let p = PmiSvdParams::from_spec(&JobSpec::parse_toml(&file, "s").unwrap()).unwrap();
+    assert_eq!(
+        p.vocabulary_source(),
+        Ok(VocabularySource::File("concepts.csv".into()))
+    );
+    let small = format!("{base}[params]\nvocabulary = \"top:50\"\ndim = 50\n");
+    let err = JobSpec::parse_toml(&small, "s").unwrap_err();
+    assert_eq!(err.issues[0].field, "params.dim");
+}

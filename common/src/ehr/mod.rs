@@ -3,6 +3,7 @@
 //! - [`Timelines`]: every patient's dated concepts (structured codes and note concepts),
 //!   built by the site's data adapters (OMOP CSV, FHIR) through a [`TimelineBuilder`].
 //! - [`cooccur`]: the per-patient bounded co-occurrence counts a site releases.
+//! - [`plan`]: calibration of the job's releases and their wire formats.
 //! - [`vocab`]: the vocabulary a job counts over: given in the spec, or selected privately
 //!   (noisy concept frequencies with a release threshold).
 //!
@@ -12,6 +13,7 @@
 //! read files and hand rows to the builder.
 
 pub mod cooccur;
+pub mod plan;
 pub mod vocab;
 
 use std::collections::HashMap;

@@ -14,6 +14,7 @@
 
 pub mod cooccur;
 pub mod plan;
+pub mod simulate;
 pub mod vocab;
 
 use std::collections::HashMap;

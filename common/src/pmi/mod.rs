@@ -6,11 +6,13 @@
 //! - [`embed`]: rank-d randomized SVD of that matrix, keeping the components with positive
 //!   eigenvalues, embedding = U·Σ^½ with unit-length rows.
 //! - [`pmi_embedding`]: both steps in one call.
+//! - [`pipeline`]: the job's whole coordinator side, from the sites' releases.
 //!
 //! Everything here is post-processing of already-released (noised) counts, so it costs no
 //! privacy budget; it is pure and deterministic given the SVD seed.
 
 mod embed;
+pub mod pipeline;
 mod sppmi;
 
 pub use embed::{Embedding, embed};

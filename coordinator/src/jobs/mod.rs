@@ -9,6 +9,7 @@
 //! timeouts, retries, storage — is the scheduler's.
 
 pub mod dp_stats;
+pub mod pmi_svd;
 pub mod scheduler;
 pub mod status;
 
@@ -117,6 +118,7 @@ pub trait JobKind: Send + Sync {
 pub fn job_kind(spec: &JobSpec) -> Result<Box<dyn JobKind>, JobError> {
     match spec.kind {
         SpecKind::DpStats => Ok(Box::new(dp_stats::DpStats::new(spec)?)),
+        SpecKind::PmiSvd => Ok(Box::new(pmi_svd::PmiSvd::new(spec)?)),
         other => Err(JobError::Unsupported(other.to_string())),
     }
 }

@@ -134,7 +134,14 @@ impl Scheduler {
             spec: &job.spec,
             charges: &charges,
         };
-        let output = match job.kind.finalize(&ctx) {
+        // Finalizing can be seconds of linear algebra (pmi_svd's SVD): on a multi-threaded
+        // runtime, let the other tasks (site streams, admin calls) run meanwhile.
+        let mut finalize = || job.kind.finalize(&ctx);
+        let result = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(finalize),
+            _ => finalize(),
+        };
+        let output = match result {
             Ok(output) => output,
             Err(e) => return self.fail_job(id, format!("cannot finalize: {e}")).await,
         };

@@ -15,6 +15,7 @@
 //! a failure in 5 wastes the charged budget (never the other way around).
 
 mod dp_stats;
+mod pmi_svd;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -148,6 +149,7 @@ impl Executor {
         };
         match admitted.spec.kind {
             JobKind::DpStats => dp_stats::run(&ctx, &admitted, progress, rng),
+            JobKind::PmiSvd => pmi_svd::run(&ctx, &admitted, progress, rng),
             other => Outcome::Refused(format!(
                 "job kind {other} is not implemented by silo-site {}; upgrade the site daemon",
                 crate::VERSION

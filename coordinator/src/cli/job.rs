@@ -123,7 +123,8 @@ async fn submit(args: SubmitArgs, out: &mut impl Write) -> Result<()> {
     let text = std::fs::read_to_string(&args.spec)
         .map_err(|e| usage(format!("cannot read job spec {origin}: {e}")))?;
     // Validate locally first: the same parser the coordinator and the sites run.
-    JobSpec::parse_toml(&text, &origin).map_err(|e| usage(e.to_string()))?;
+    let spec = JobSpec::parse_toml(&text, &origin).map_err(|e| usage(e.to_string()))?;
+    let text = absolute_paths(&spec, &text, &args.spec)?;
     let mut client = args.admin.connect().await?;
     let st = client
         .submit_job(SubmitJobRequest { spec_toml: text })
@@ -148,6 +149,48 @@ async fn submit(args: SubmitArgs, out: &mut impl Write) -> Result<()> {
         print_status(&last, out)?;
     }
     ended_ok(&last)
+}
+
+/// Files a spec names (`pmi_svd`'s `vocabulary` list and `pairs`) are read by the
+/// coordinator: relative paths are made absolute against the spec's folder, and must
+/// exist. The TOML is re-rendered only when a path changed.
+fn absolute_paths(spec: &JobSpec, text: &str, spec_path: &std::path::Path) -> Result<String> {
+    if spec.kind != silo_common::spec::JobKind::PmiSvd {
+        return Ok(text.to_string());
+    }
+    let mut doc: toml::Table = toml::from_str(text).map_err(|e| usage(e.to_string()))?;
+    let base = spec_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut changed = false;
+    if let Some(params) = doc.get_mut("params").and_then(toml::Value::as_table_mut) {
+        for key in ["vocabulary", "pairs"] {
+            let Some(value) = params.get(key).and_then(toml::Value::as_str) else {
+                continue;
+            };
+            if key == "vocabulary" && value.trim().starts_with("top:") {
+                continue;
+            }
+            let path = base.join(value);
+            let absolute = std::fs::canonicalize(&path).map_err(|e| {
+                usage(format!(
+                    "{}: params.{key}: cannot read {}: {e}",
+                    spec_path.display(),
+                    path.display()
+                ))
+            })?;
+            let absolute = absolute.display().to_string();
+            if absolute != value {
+                params.insert(key.to_string(), toml::Value::String(absolute));
+                changed = true;
+            }
+        }
+    }
+    if !changed {
+        return Ok(text.to_string());
+    }
+    toml::to_string(&doc).map_err(|e| usage(format!("cannot re-render the spec: {e}")))
 }
 
 /// Exit status of a job that ended: Ok only for `succeeded`, else the reason.
@@ -431,10 +474,39 @@ fn print_status(st: &JobStatus, out: &mut impl Write) -> Result<()> {
             .unwrap_or(Value::String(st.summary_json.clone()));
         if summary["kind"] == "dp_stats" && summary["pooled"].is_object() {
             print_dp_stats(&summary, out)?;
+        } else if summary["kind"] == "pmi_svd" {
+            print_pmi_svd(&summary, out)?;
         } else {
             let pretty = serde_json::to_string_pretty(&summary)?.replace('\n', "\n  ");
             writeln!(out, "  result: {pretty}")?;
         }
+    }
+    Ok(())
+}
+
+/// A `pmi_svd` summary: the embedding's size and, with a pairs file, its AUC next to the
+/// best single site's.
+fn print_pmi_svd(summary: &Value, out: &mut impl Write) -> Result<()> {
+    let sites = summary["sites"].as_array().map_or(0, Vec::len);
+    writeln!(
+        out,
+        "  {} concepts embedded in {} dimensions from {sites} site(s) (embeddings.csv, embeddings.npy)",
+        summary["vocabulary_size"], summary["dim"]
+    )?;
+    if let Some(auc) = summary["auc"].as_f64() {
+        write!(out, "  AUC on the related pairs: {auc:.4}")?;
+        let best = &summary["best_single_site"];
+        if let (Some(site), Some(a)) = (best["site"].as_str(), best["auc"].as_f64()) {
+            write!(out, "  (best single site: {site} {a:.4})")?;
+        }
+        writeln!(out)?;
+    }
+    if let Some(spent) = summary["epsilon_spent"].as_object() {
+        let parts: Vec<String> = spent
+            .iter()
+            .map(|(site, e)| format!("{site} {:.3}", e.as_f64().unwrap_or(f64::NAN)))
+            .collect();
+        writeln!(out, "  epsilon spent: {}", parts.join(", "))?;
     }
     Ok(())
 }

@@ -1,0 +1,269 @@
+//! The `pmi_svd` executor: the site's vocabulary release (round 1 with `top:K`) or its
+//! noisy co-occurrence counts.
+//!
+//! The math (bounding, sensitivities, calibration, thresholds, the wire formats) lives in
+//! [`silo_common::ehr`]; this file is the site-side order of operations around it:
+//! calibrate from the spec, check the budget, read the timelines, count, charge, noise.
+
+use serde::Deserialize;
+use silo_common::ehr::ConceptKey;
+use silo_common::ehr::cooccur::{self, CooccurrenceParams};
+use silo_common::ehr::plan::PmiPlan;
+use silo_common::ehr::vocab::vocabulary_index;
+use silo_common::privacy::noise::NoiseSource;
+use silo_common::spec::MAX_VOCABULARY;
+
+use super::{Outcome, Progress, TaskContext};
+use crate::data::ehr;
+use crate::ledger::{LedgerError, NewCharge};
+use crate::policy::{self, Admitted};
+
+/// The round parameters the coordinator sends.
+#[derive(Deserialize)]
+struct RoundParams {
+    stage: Stage,
+    #[serde(default)]
+    vocabulary_size: Option<usize>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Stage {
+    Vocabulary,
+    Counts,
+}
+
+pub(crate) fn run<R: NoiseSource + ?Sized>(
+    ctx: &TaskContext<'_>,
+    admitted: &Admitted<'_>,
+    progress: &mut dyn FnMut(Progress),
+    rng: &mut R,
+) -> Outcome {
+    let config = ctx.executor.config();
+    let dataset = admitted.dataset;
+    let task = ctx.task;
+
+    // Calibrate from the spec alone; read what the round asks for.
+    let plan = match PmiPlan::new(&admitted.spec) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Refused(e.to_string()),
+    };
+    let round: RoundParams = match serde_json::from_slice(&task.params_json) {
+        Ok(r) => r,
+        Err(e) => {
+            return Outcome::Refused(format!(
+                "round parameters are not a pmi_svd round ({e}); upgrade the coordinator or the site"
+            ));
+        }
+    };
+    let vocabulary = match (round.stage, plan.selection().is_some()) {
+        (Stage::Vocabulary, true) => None,
+        (Stage::Vocabulary, false) => {
+            return Outcome::Refused(
+                "the coordinator asked for a vocabulary round, but this job's vocabulary is a file"
+                    .into(),
+            );
+        }
+        (Stage::Counts, _) => match parse_vocabulary(&task.payload, round.vocabulary_size) {
+            Ok(v) => Some(v),
+            Err(e) => return Outcome::Refused(e),
+        },
+    };
+    let events = match vocabulary {
+        None => plan.selection_events(),
+        Some(_) => plan.count_events(),
+    };
+    let budget = {
+        let ledger = ctx.executor.ledger();
+        match policy::check_release(config, &ledger, dataset, &task.task_id, &events) {
+            Ok(b) => b,
+            Err(r) => return r.into(),
+        }
+    };
+    tracing::info!(
+        task = %task.task_id, dataset = %dataset.name, spent = budget.spent, after = budget.after,
+        cap = budget.budget, stage = if vocabulary.is_some() { "counts" } else { "vocabulary" },
+        "pmi_svd task accepted"
+    );
+    progress(Progress::Accepted);
+
+    // Read the timelines: exact data that stay in this function.
+    progress(Progress::Running {
+        progress: 0.05,
+        message: "reading EHR data".into(),
+    });
+    let load = match ehr::load(dataset) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(task = %task.task_id, error = %e, "cannot read dataset {}", dataset.name);
+            return Outcome::Failed(format!(
+                "dataset {} could not be read at the site (details in the site log); nothing was charged",
+                dataset.name
+            ));
+        }
+    };
+    for file in &load.files {
+        if let Some(summary) = file.skipped_summary() {
+            // Local log only: exact counts never leave the site.
+            tracing::warn!(task = %task.task_id, "{summary}");
+        }
+    }
+    let timelines = load.timelines;
+    let params = plan.params();
+    // Sampling seeds for contribution bounding; the bound holds whatever the sample.
+    let seed = rng.next_u64();
+
+    // Compute the exact statistic, then charge, then noise.
+    let (new, release): (NewCharge, Box<dyn FnOnce(&mut R) -> Result<Vec<u8>, String>>) =
+        match vocabulary {
+            None => {
+                progress(Progress::Running {
+                    progress: 0.4,
+                    message: format!("counting {} concepts", timelines.concepts.len()),
+                });
+                let counts = cooccur::concept_patients(
+                    &timelines,
+                    params.max_concepts_per_patient as usize,
+                    seed,
+                );
+                let concepts = timelines.concepts;
+                let plan_ref = &plan;
+                (
+                    NewCharge {
+                        job_id: task.job_id.clone(),
+                        task_id: task.task_id.clone(),
+                        dataset: dataset.name.clone(),
+                        mechanism: "gaussian+threshold".into(),
+                        parameters: plan.selection_parameters_json(),
+                        sensitivity: plan.selection_sensitivity_json(),
+                        guarantee: plan.guarantee(&dataset.privacy_unit),
+                        events,
+                        delta: dataset.delta,
+                        epsilon_budget: dataset.epsilon_budget,
+                    },
+                    Box::new(move |rng: &mut R| {
+                        plan_ref
+                            .release_vocabulary(&concepts, &counts, rng)
+                            .map(|r| r.to_json())
+                            .map_err(|e| e.to_string())
+                    }),
+                )
+            }
+            Some(vocabulary) => {
+                let n = vocabulary.len();
+                let map = vocabulary_index(&timelines.concepts, &vocabulary);
+                let patients = timelines.patients().max(1);
+                let mut report = |done: usize| {
+                    progress(Progress::Running {
+                        progress: 0.1 + 0.6 * done as f64 / patients as f64,
+                        message: format!("counting co-occurrences: {done} of {patients} patients"),
+                    })
+                };
+                let exact = cooccur::count(
+                    &timelines,
+                    &map,
+                    n,
+                    CooccurrenceParams {
+                        window_days: params.window_days,
+                        max_pairs_per_patient: params.max_pairs_per_patient as usize,
+                    },
+                    seed,
+                    &mut report,
+                );
+                drop(timelines);
+                tracing::info!(
+                    task = %task.task_id, patients_with_pairs = exact.patients_with_pairs,
+                    patients_capped = exact.patients_capped, "co-occurrences counted (local log only)"
+                );
+                let plan_ref = &plan;
+                (
+                    NewCharge {
+                        job_id: task.job_id.clone(),
+                        task_id: task.task_id.clone(),
+                        dataset: dataset.name.clone(),
+                        mechanism: "gaussian".into(),
+                        parameters: plan.count_parameters_json(n),
+                        sensitivity: plan.count_sensitivity_json(),
+                        guarantee: plan.guarantee(&dataset.privacy_unit),
+                        events,
+                        delta: dataset.delta,
+                        epsilon_budget: dataset.epsilon_budget,
+                    },
+                    Box::new(move |rng: &mut R| {
+                        plan_ref
+                            .release_counts(exact, rng)
+                            .map(|r| r.to_bytes())
+                            .map_err(|e| e.to_string())
+                    }),
+                )
+            }
+        };
+
+    if ctx.is_cancelled() {
+        return Outcome::Failed(
+            "cancelled by the coordinator before the charge; nothing was charged".into(),
+        );
+    }
+    // Charge, durably, before any noise is drawn or anything is sent.
+    progress(Progress::Running {
+        progress: 0.8,
+        message: "charging the privacy ledger".into(),
+    });
+    let charge = match ctx.executor.ledger().charge(&new) {
+        Ok(c) => c,
+        Err(e @ (LedgerError::BudgetExceeded { .. } | LedgerError::AlreadyCharged { .. })) => {
+            return Outcome::Refused(e.to_string());
+        }
+        Err(e) => {
+            return Outcome::Failed(format!(
+                "could not charge the ledger: {e}; nothing was released"
+            ));
+        }
+    };
+    tracing::info!(
+        task = %task.task_id, seq = charge.seq, epsilon = charge.epsilon, spent = charge.epsilon_spent,
+        "charged the privacy ledger"
+    );
+    progress(Progress::Running {
+        progress: 0.9,
+        message: "adding noise".into(),
+    });
+    match release(rng) {
+        Ok(result) => Outcome::Done {
+            charges: vec![charge],
+            result,
+        },
+        Err(e) => Outcome::Failed(format!(
+            "{e}; the charge (ledger entry {}) stands and nothing was released",
+            charge.seq
+        )),
+    }
+}
+
+/// The vocabulary the coordinator sent: a JSON list of `[system, code]`, of the size the
+/// round parameters announce, without duplicates.
+fn parse_vocabulary(payload: &[u8], announced: Option<usize>) -> Result<Vec<ConceptKey>, String> {
+    let list: Vec<ConceptKey> = serde_json::from_slice(payload)
+        .map_err(|e| format!("the vocabulary sent with the task is not a concept list: {e}"))?;
+    if list.len() < 2 || list.len() > MAX_VOCABULARY {
+        return Err(format!(
+            "the vocabulary sent with the task has {} concepts; expected 2 to {MAX_VOCABULARY}",
+            list.len()
+        ));
+    }
+    if announced.is_some_and(|n| n != list.len()) {
+        return Err(format!(
+            "the vocabulary sent has {} concepts but the round announced {}",
+            list.len(),
+            announced.unwrap_or(0)
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = list.iter().find(|k| !seen.insert(*k)) {
+        return Err(format!(
+            "the vocabulary sent lists {},{} twice",
+            dup.0, dup.1
+        ));
+    }
+    Ok(list)
+}

@@ -107,7 +107,30 @@ pub fn simulate<R: NoiseSource + ?Sized>(
         .iter()
         .map(|c| evaluate(&vocabulary, &PooledCounts::from_releases(&[c])?))
         .collect::<Result<Vec<_>, _>>()?;
-    // Ceiling: exact top-K over the pooled patients, exact pooled counts.
+    let central = central_reference(spec, sites, pairs)?;
+    Ok(Simulation {
+        vocabulary,
+        federated,
+        central,
+        single_sites,
+    })
+}
+
+/// The centralised, non-private pipeline on the pooled data (the ceiling a federation is
+/// compared with): exact top-K concepts over all patients (or the spec's list), exact
+/// bounded co-occurrence counts, the same SPPMI and SVD. Needs every site's raw data, so
+/// only simulations can run it.
+pub fn central_reference(
+    spec: &JobSpec,
+    sites: &[Timelines],
+    pairs: &[KnownPair],
+) -> Result<EmbeddingReport, SimulationError> {
+    let plan = PmiPlan::new(spec)?;
+    let params = plan.params();
+    let k = match params.vocabulary_source() {
+        Ok(VocabularySource::Top(k)) => k,
+        _ => return Err(PlanError::Spec("the reference needs vocabulary = top:K".into()).into()),
+    };
     let mut totals: HashMap<&ConceptKey, u64> = HashMap::new();
     for (s, t) in sites.iter().enumerate() {
         let c = cooccur::concept_patients(t, params.max_concepts_per_patient as usize, s as u64);
@@ -117,22 +140,22 @@ pub fn simulate<R: NoiseSource + ?Sized>(
     }
     let mut ranked: Vec<(&ConceptKey, u64)> = totals.into_iter().collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    let central_vocab: Vec<ConceptKey> = ranked.into_iter().take(k).map(|(c, _)| c.clone()).collect();
-    let mut pooled = vec![0u32; cooccur::packed_len(central_vocab.len())];
+    let vocabulary: Vec<ConceptKey> = ranked.into_iter().take(k).map(|(c, _)| c.clone()).collect();
+    let cparams = CooccurrenceParams {
+        window_days: params.window_days,
+        max_pairs_per_patient: params.max_pairs_per_patient as usize,
+    };
+    let mut pooled = vec![0u32; cooccur::packed_len(vocabulary.len())];
     for (s, t) in sites.iter().enumerate() {
-        let map = vocabulary_index(&t.concepts, &central_vocab);
-        let exact = cooccur::count(t, &map, central_vocab.len(), cparams, s as u64, &mut |_| {});
+        let map = vocabulary_index(&t.concepts, &vocabulary);
+        let exact = cooccur::count(t, &map, vocabulary.len(), cparams, s as u64, &mut |_| {});
         for (p, c) in pooled.iter_mut().zip(exact.counts) {
             *p += c;
         }
     }
-    let central = evaluate(&central_vocab, &PooledCounts::exact(central_vocab.len(), &pooled))?;
-    Ok(Simulation {
-        vocabulary,
-        federated,
-        central,
-        single_sites,
-    })
+    let (embedding, _) = embed_pooled(&PooledCounts::exact(vocabulary.len(), &pooled), params)?;
+    evaluate_embeddings(&embedding_map(&vocabulary, &embedding), pairs, 7)
+        .map_err(|e| SimulationError::Eval(e.to_string()))
 }
 
 /// Timelines of a synthetic site, exactly as an adapter would load its files.

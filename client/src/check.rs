@@ -1,17 +1,21 @@
 //! `silo-site check`: validate the config, the data and the ledger, and show what the site
 //! would register. Sends nothing.
 //!
-//! The report shows exact row and unit counts to the *local operator*; none of these
-//! numbers is ever sent to the coordinator (registration carries only declared metadata
+//! The report shows exact row and unit counts (for EHR datasets: patients, events,
+//! concepts per modality, the date span and each file's skipped rows) to the *local
+//! operator*; none of these numbers is ever sent to the coordinator (registration carries only declared metadata
 //! and the spend, see [`crate::daemon::build_register`]).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use serde::Serialize;
+use silo_common::synth::ehr::omop::iso_date;
 
-use crate::config::{DatasetKind, SiteConfig};
+use crate::config::{DatasetConfig, DatasetKind, SiteConfig};
 use crate::data::csv;
+use crate::data::ehr::{self, EhrLoad};
 use crate::ledger::{Ledger, SPEND_ACCOUNTANTS};
 
 /// What `check` found.
@@ -60,6 +64,9 @@ pub struct DatasetReport {
     pub units: Option<u64>,
     /// Header columns (CSV only).
     pub columns: Option<Vec<String>>,
+    /// Patients, events, concepts and files (`omop` and `fhir` only; local information,
+    /// never sent).
+    pub ehr: Option<EhrSummary>,
     /// Lifetime cap.
     pub epsilon_budget: f64,
     /// δ.
@@ -68,6 +75,91 @@ pub struct DatasetReport {
     pub epsilon_spent: f64,
     /// Cap − spend.
     pub epsilon_remaining: f64,
+}
+
+/// An EHR dataset (`omop`, `fhir`) as `check` read it: exact local counts, shown to the
+/// operator and never sent (DESIGN section 2, rule 1).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EhrSummary {
+    /// Patients with at least one event.
+    pub patients: u64,
+    /// Events: distinct (patient, day, concept).
+    pub events: u64,
+    /// Per modality (`code`, `note`): events and distinct concepts.
+    pub modalities: BTreeMap<String, ModalityCounts>,
+    /// The earliest event's date (ISO), if any.
+    pub first_date: Option<String>,
+    /// The latest event's date (ISO), if any.
+    pub last_date: Option<String>,
+    /// Every file read, in the order read.
+    pub files: Vec<EhrFile>,
+}
+
+/// Events and distinct concepts of one modality.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ModalityCounts {
+    /// Events of the modality.
+    pub events: u64,
+    /// Distinct concepts of the modality.
+    pub concepts: u64,
+}
+
+/// What was read from one file of an EHR dataset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EhrFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Rows (or records) read.
+    pub rows: u64,
+    /// Rows that became events (or, for `person`/`Patient`, patients).
+    pub used: u64,
+    /// Rows skipped (the examples are in the report's warnings).
+    pub skipped: u64,
+}
+
+impl EhrSummary {
+    /// Summarises a load.
+    pub fn new(load: &EhrLoad) -> EhrSummary {
+        let s = load.timelines.summary();
+        EhrSummary {
+            patients: s.patients as u64,
+            events: s.events,
+            modalities: s
+                .modalities
+                .iter()
+                .map(|m| {
+                    let counts = ModalityCounts {
+                        events: m.events,
+                        concepts: m.concepts as u64,
+                    };
+                    (m.modality.as_str().to_string(), counts)
+                })
+                .collect(),
+            first_date: s.first_day.map(iso_date),
+            last_date: s.last_day.map(iso_date),
+            files: load
+                .files
+                .iter()
+                .map(|f| EhrFile {
+                    path: f.path.clone(),
+                    rows: f.rows,
+                    used: f.used,
+                    skipped: f.skipped,
+                })
+                .collect(),
+        }
+    }
+
+    /// The modality's counts (zero when absent).
+    fn counts(&self, modality: &str) -> ModalityCounts {
+        self.modalities
+            .get(modality)
+            .cloned()
+            .unwrap_or(ModalityCounts {
+                events: 0,
+                concepts: 0,
+            })
+    }
 }
 
 impl CheckReport {
@@ -127,6 +219,41 @@ impl CheckReport {
                     .unwrap_or_else(|| "-".into())
             );
         }
+        for d in &self.datasets {
+            let Some(e) = &d.ehr else { continue };
+            let (codes, notes) = (e.counts("code"), e.counts("note"));
+            let span = match (&e.first_date, &e.last_date) {
+                (Some(a), Some(b)) => format!("{a} to {b}"),
+                _ => "no events".into(),
+            };
+            let _ = writeln!(s);
+            let _ = writeln!(
+                s,
+                "{} ({}): {} patients, {} events, {span}",
+                d.name, d.kind, e.patients, e.events
+            );
+            let _ = writeln!(
+                s,
+                "  codes          {} concepts, {} events",
+                codes.concepts, codes.events
+            );
+            let _ = writeln!(
+                s,
+                "  note concepts  {} concepts, {} events",
+                notes.concepts, notes.events
+            );
+            for f in &e.files {
+                let name = f.path.file_name().map_or_else(
+                    || f.path.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                let _ = writeln!(
+                    s,
+                    "  {name:<28} {:>10} rows {:>10} used {:>8} skipped",
+                    f.rows, f.used, f.skipped
+                );
+            }
+        }
         let _ = writeln!(s);
         for w in &self.warnings {
             let _ = writeln!(s, "warning: {w}");
@@ -185,7 +312,7 @@ pub fn check(config: &SiteConfig) -> CheckReport {
     }
     let mut datasets = Vec::new();
     for d in &config.datasets {
-        let (mut rows, mut units, mut columns) = (None, None, None);
+        let (mut rows, mut units, mut columns, mut ehr) = (None, None, None, None);
         if d.kind == DatasetKind::Csv
             && let Some(path) = &d.path
         {
@@ -216,6 +343,13 @@ pub fn check(config: &SiteConfig) -> CheckReport {
                 Err(e) => errors.push(format!("dataset {}: {e}", d.name)),
             }
         }
+        if matches!(d.kind, DatasetKind::Omop | DatasetKind::Fhir)
+            && let Some(summary) = check_ehr(d, &mut errors, &mut warnings)
+        {
+            rows = Some(summary.events);
+            units = Some(summary.patients);
+            ehr = Some(summary);
+        }
         let spent = match &ledger {
             Some(l) => l
                 .spent(&d.name, d.delta, &SPEND_ACCOUNTANTS)
@@ -236,6 +370,7 @@ pub fn check(config: &SiteConfig) -> CheckReport {
             rows,
             units,
             columns,
+            ehr,
             epsilon_budget: d.epsilon_budget,
             delta: d.delta,
             epsilon_spent: spent,
@@ -260,5 +395,35 @@ pub fn check(config: &SiteConfig) -> CheckReport {
         datasets,
         errors,
         warnings,
+    }
+}
+
+/// Reads an `omop` or `fhir` dataset as a task would; skipped rows become warnings, a
+/// dataset that cannot be read an error.
+fn check_ehr(
+    d: &DatasetConfig,
+    errors: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Option<EhrSummary> {
+    match ehr::load(d) {
+        Ok(load) => {
+            warnings.extend(
+                load.files
+                    .iter()
+                    .filter_map(|f| f.skipped_summary())
+                    .map(|w| format!("dataset {}: {w}", d.name)),
+            );
+            if load.timelines.events.is_empty() {
+                warnings.push(format!(
+                    "dataset {}: no events; every job on it would release noise only",
+                    d.name
+                ));
+            }
+            Some(EhrSummary::new(&load))
+        }
+        Err(e) => {
+            errors.push(format!("dataset {}: {e}", d.name));
+            None
+        }
     }
 }

@@ -16,6 +16,7 @@
 //! Everything is a deterministic function of the seed (ChaCha20). The module is pure:
 //! it returns structs and CSV text; the CLI writes the files.
 
+pub mod fhir;
 pub mod omop;
 pub mod vocab;
 

@@ -1,10 +1,15 @@
 //! `silo synth ehr`: multimodal synthetic EHR (structured codes and note concepts) as
-//! OMOP-shaped CSV per site, with the ground truth for evaluating embeddings.
+//! OMOP-shaped CSV or FHIR R4 NDJSON per site, with the ground truth for evaluating
+//! embeddings.
 //!
 //! Layout of `--out DIR`:
-//! - `DIR/<site>/omop/{person,condition_occurrence,drug_exposure,measurement,note,
-//!   note_nlp,concept}.csv` for sites hospital-a, hospital-b, ...
-//!   (columns in `silo_common::synth::ehr::omop`);
+//! - `--format omop` (default): `DIR/<site>/omop/{person,condition_occurrence,
+//!   drug_exposure,measurement,note,note_nlp,concept}.csv` for sites hospital-a,
+//!   hospital-b, ... (columns in `silo_common::synth::ehr::omop`);
+//! - `--format fhir`: `DIR/<site>/fhir/{Patient,Encounter,Condition,MedicationRequest,
+//!   Observation,DocumentReference}.ndjson` (bulk-export NDJSON; notes carry their text,
+//!   see `silo_common::synth::ehr::fhir`) and `DIR/<site>/dictionary.csv`, a copy of the
+//!   dictionary, so each site folder is complete for a `kind = "fhir"` dataset;
 //! - `DIR/pairs.csv`: known related concept pairs, `system_a,code_a,system_b,code_b,relation`;
 //! - `DIR/dictionary.csv`: the note-concept dictionary, `term,concept_system,concept_code`.
 
@@ -14,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use silo_common::synth::ehr::{EhrConfig, Generator, Modality, omop};
+use silo_common::synth::ehr::{EhrConfig, Generator, Modality, fhir, omop};
 
 use super::site_name;
 use crate::cli::usage;
@@ -24,6 +29,8 @@ use crate::cli::usage;
 pub enum EhrFormat {
     /// OMOP-CDM-shaped CSV tables.
     Omop,
+    /// FHIR R4 bulk-export NDJSON, with note text to tag with the dictionary.
+    Fhir,
 }
 
 /// Arguments of `silo synth ehr`.
@@ -41,7 +48,7 @@ pub struct EhrArgs {
     /// Seed (the data are a deterministic function of it).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Table format.
+    /// Output format: OMOP-shaped CSV or FHIR R4 NDJSON.
     #[arg(long, value_enum, default_value_t = EhrFormat::Omop)]
     pub format: EhrFormat,
     /// Dimension of the latent concept vectors.
@@ -64,7 +71,6 @@ pub fn run(args: EhrArgs, out: &mut impl Write) -> Result<()> {
     if args.dim == 0 || args.clusters == 0 {
         return Err(usage("--dim and --clusters must be at least 1"));
     }
-    let EhrFormat::Omop = args.format;
     let generator = Generator::new(EhrConfig {
         dim: args.dim,
         clusters: args.clusters,
@@ -72,12 +78,25 @@ pub fn run(args: EhrArgs, out: &mut impl Write) -> Result<()> {
         ..EhrConfig::default()
     });
     let vocab = generator.vocabulary();
+    let dictionary = vocab.dictionary_csv();
     for i in 0..args.sites {
-        let dir = args.out.join(site_name(i)).join("omop");
+        let folder = match args.format {
+            EhrFormat::Omop => "omop",
+            EhrFormat::Fhir => "fhir",
+        };
+        let site_dir = args.out.join(site_name(i));
+        let dir = site_dir.join(folder);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let site = generator.site(i, args.patients);
-        for (name, text) in omop::tables(vocab, &site) {
+        let files = match args.format {
+            EhrFormat::Omop => omop::tables(vocab, &site),
+            EhrFormat::Fhir => {
+                write(&site_dir.join("dictionary.csv"), &dictionary)?;
+                fhir::ndjson(vocab, &site)
+            }
+        };
+        for (name, text) in files {
             write(&dir.join(name), &text)?;
         }
         let mut events = [0usize; 2];
@@ -112,7 +131,6 @@ pub fn run(args: EhrArgs, out: &mut impl Write) -> Result<()> {
         path.display(),
         pairs.lines().count() - 1
     )?;
-    let dictionary = vocab.dictionary_csv();
     let path = args.out.join("dictionary.csv");
     write(&path, &dictionary)?;
     writeln!(
@@ -122,4 +140,64 @@ pub fn run(args: EhrArgs, out: &mut impl Write) -> Result<()> {
         dictionary.lines().count() - 1
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(out: &Path, format: EhrFormat) -> EhrArgs {
+        EhrArgs {
+            sites: 2,
+            patients: 30,
+            out: out.to_path_buf(),
+            seed: 3,
+            format,
+            dim: 4,
+            clusters: 5,
+        }
+    }
+
+    #[test]
+    fn fhir_format_writes_ndjson_and_a_dictionary_per_site() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut out = Vec::new();
+        run(args(tmp.path(), EhrFormat::Fhir), &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("hospital-b: 30 patients"), "{out}");
+        for site in ["hospital-a", "hospital-b"] {
+            for resource in [
+                "Patient",
+                "Encounter",
+                "Condition",
+                "MedicationRequest",
+                "Observation",
+                "DocumentReference",
+            ] {
+                let p = tmp
+                    .path()
+                    .join(site)
+                    .join("fhir")
+                    .join(format!("{resource}.ndjson"));
+                assert!(p.is_file(), "missing {}", p.display());
+            }
+            let dictionary = std::fs::read_to_string(tmp.path().join(site).join("dictionary.csv"));
+            assert!(
+                dictionary
+                    .unwrap()
+                    .starts_with("term,concept_system,concept_code\n")
+            );
+        }
+        assert!(tmp.path().join("pairs.csv").is_file());
+        assert!(tmp.path().join("dictionary.csv").is_file());
+        assert!(!tmp.path().join("hospital-a").join("omop").exists());
+
+        // Same seed, same bytes.
+        let again = tempfile::tempdir().unwrap();
+        run(args(again.path(), EhrFormat::Fhir), &mut Vec::new()).unwrap();
+        let read = |root: &Path| {
+            std::fs::read(root.join("hospital-b/fhir/DocumentReference.ndjson")).unwrap()
+        };
+        assert_eq!(read(tmp.path()), read(again.path()));
+    }
 }

@@ -33,6 +33,10 @@ const SITES: [(&str, usize); 3] = [
     ("hospital-b", 3_000),
     ("hospital-c", 4_000),
 ];
+/// Patients per site in the synthetic EHR data, and how each site keeps it.
+const EHR_PATIENTS: usize = 10_000;
+const EHR_FORMATS: [&str; 3] = ["omop", "fhir", "omop"];
+
 /// Seed of the synthetic data (the noise is never seeded).
 const DATA_SEED: u64 = 20_261_127;
 /// Marks a folder as the demo's own, so a re-run may replace it.
@@ -86,6 +90,41 @@ pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
         )?;
     }
 
+    step(
+        out,
+        "synthetic EHR for the same hospitals (OMOP CSV, FHIR NDJSON, OMOP CSV)",
+    )?;
+    let ehr = silo_common::synth::ehr::Generator::new(silo_common::synth::ehr::EhrConfig {
+        seed: DATA_SEED,
+        ..Default::default()
+    });
+    std::fs::write(
+        out_dir.join("data").join("ehr-pairs.csv"),
+        ehr.vocabulary().pairs_csv(),
+    )?;
+    for (i, ((site, _), format)) in SITES.iter().zip(EHR_FORMATS).enumerate() {
+        let data = ehr.site(i, EHR_PATIENTS);
+        let dir = out_dir.join("data").join(site).join("ehr");
+        std::fs::create_dir_all(&dir)?;
+        let files = if format == "omop" {
+            silo_common::synth::ehr::omop::tables(ehr.vocabulary(), &data)
+        } else {
+            std::fs::write(
+                out_dir.join("data").join(site).join("dictionary.csv"),
+                ehr.vocabulary().dictionary_csv(),
+            )?;
+            silo_common::synth::ehr::fhir::ndjson(ehr.vocabulary(), &data)
+        };
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text)?;
+        }
+        writeln!(
+            out,
+            "    {site}: {EHR_PATIENTS} patients, {} coded and note events ({format})",
+            data.events.len()
+        )?;
+    }
+
     step(out, "coordinator on 127.0.0.1 (mutual TLS)")?;
     let listen: SocketAddr = "127.0.0.1:0".parse().expect("valid address");
     let config = CoordinatorConfig::new(
@@ -105,8 +144,8 @@ pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (event_tx, mut event_rx) = mpsc::unbounded_channel();
     let mut daemons = Vec::new();
-    for (site, _) in SITES {
-        let path = write_site_toml(&out_dir, site, &url)?;
+    for ((site, _), format) in SITES.into_iter().zip(EHR_FORMATS) {
+        let path = write_site_toml(&out_dir, site, format, &url)?;
         let config = SiteConfig::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut stop = stop_rx.clone();
         let events = event_tx.clone();
@@ -147,7 +186,7 @@ pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
             .to_string();
         step(out, &format!("silo job submit {shown} --wait"))?;
         let args = SubmitArgs {
-            spec,
+            spec: spec.clone(),
             wait: true,
             json: false,
             admin: admin.clone(),
@@ -155,6 +194,12 @@ pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
         if let Err(e) = job::run(JobCommand::Submit(args), out).await {
             outcome = Err(e);
             break;
+        }
+        if spec.ends_with("ehr-embeddings.toml") {
+            outcome = ceiling(&out_dir, &spec, out);
+            if outcome.is_err() {
+                break;
+            }
         }
         if i == 0 {
             let n = truth_ages.len() as f64;
@@ -215,6 +260,39 @@ pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
+/// Demo only: the centralised non-private pipeline on the pooled raw data of the three
+/// sites (which only a simulation has), printed as the ceiling next to the job's AUC and
+/// written to `pmi-ceiling.json`.
+fn ceiling(out_dir: &Path, spec_path: &Path, out: &mut impl Write) -> Result<()> {
+    let text = std::fs::read_to_string(spec_path)?;
+    let spec = silo_common::spec::JobSpec::parse_toml(&text, &spec_path.display().to_string())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut sites = Vec::new();
+    for (site, _) in SITES {
+        let config = SiteConfig::load(&out_dir.join(format!("site-{site}.toml")))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let dataset = config
+            .datasets
+            .iter()
+            .find(|d| d.name == "ehr")
+            .context("the demo site has no ehr dataset")?;
+        sites.push(silo_client::data::ehr::load(dataset)?.timelines);
+    }
+    let pairs_path = out_dir.join("data").join("ehr-pairs.csv");
+    let pairs = crate::cli::eval::parse_pairs(&pairs_path, &std::fs::read_to_string(&pairs_path)?)?;
+    let report = silo_common::ehr::simulate::central_reference(&spec, &sites, &pairs)?;
+    let auc = report.overall.auc.unwrap_or(f64::NAN);
+    writeln!(
+        out,
+        "  (demo only: it needs the pooled raw data) centralized non-private ceiling: AUC {auc:.4}"
+    )?;
+    std::fs::write(
+        out_dir.join("pmi-ceiling.json"),
+        serde_json::to_vec_pretty(&report)?,
+    )?;
+    Ok(())
+}
+
 /// Creates `out`, replacing a previous demo's folder but never anything else.
 fn prepare(out: &Path) -> Result<()> {
     if out.exists() {
@@ -268,7 +346,7 @@ fn write_admin_toml(dir: &Path, url: &str, name: &str, file: &str) -> Result<()>
     Ok(())
 }
 
-fn write_site_toml(dir: &Path, site: &str, url: &str) -> Result<PathBuf> {
+fn write_site_toml(dir: &Path, site: &str, format: &str, url: &str) -> Result<PathBuf> {
     let text = format!(
         "# Written by `silo demo`: site daemon config of {site}.\n\
          name = \"{site}\"\n\
@@ -288,7 +366,22 @@ fn write_site_toml(dir: &Path, site: &str, url: &str) -> Result<PathBuf> {
          privacy_unit = \"person_id\"\n\
          epsilon_budget = 4.0\n\
          delta = 1e-6\n\
-         columns = [\"person_id\", \"age\", \"length_of_stay\"]\n"
+         columns = [\"person_id\", \"age\", \"length_of_stay\"]\n\
+         [[datasets]]\n\
+         name = \"ehr\"\n\
+         kind = \"{kind}\"\n\
+         path = \"data/{site}/ehr\"\n\
+         {dictionary}\
+         privacy_unit = \"{unit}\"\n\
+         epsilon_budget = 4.0\n\
+         delta = 1e-6\n",
+        kind = format,
+        unit = if format == "omop" { "person_id" } else { "Patient" },
+        dictionary = if format == "fhir" {
+            format!("dictionary = \"data/{site}/dictionary.csv\"\n")
+        } else {
+            String::new()
+        },
     );
     let path = dir.join(format!("site-{site}.toml"));
     std::fs::write(&path, text)?;
@@ -308,8 +401,18 @@ fn write_specs(dir: &Path) -> Result<Vec<PathBuf>> {
         [privacy]\nepsilon = 0.5\ndelta = 1e-6\n\
         [params]\nstatistic = \"histogram\"\ncolumn = \"age\"\nlower = 0.0\nupper = 110.0\n\
         bins = [0.0, 18.0, 40.0, 65.0, 110.0]\nmax_rows_per_unit = 2\n";
+    let embeddings = "# Concept embeddings from noisy co-occurrence counts and a PMI SVD.\n\
+        # Round 1 selects the 300 most frequent concepts privately; round 2 counts pairs.\n\
+        kind = \"pmi_svd\"\nname = \"ehr-embeddings\"\ndataset = \"ehr\"\nsites = \"all\"\nmin_sites = 2\n\
+        [privacy]\nepsilon = 1.0\ndelta = 1e-6\n\
+        [params]\nwindow_days = 30\ndim = 20\nvocabulary = \"top:300\"\nmax_pairs_per_patient = 100\n\
+        max_concepts_per_patient = 30\ncount_threshold = 10\nshift_k = 1.0\npairs = \"../data/ehr-pairs.csv\"\n";
     let mut paths = Vec::new();
-    for (name, text) in [("mean-age.toml", mean), ("age-histogram.toml", histogram)] {
+    for (name, text) in [
+        ("mean-age.toml", mean),
+        ("age-histogram.toml", histogram),
+        ("ehr-embeddings.toml", embeddings),
+    ] {
         let p = jobs.join(name);
         std::fs::write(&p, text)?;
         paths.push(p);

@@ -109,10 +109,13 @@ impl DpStatsSpec {
 
 /// Submits a spec; returns the job id.
 pub async fn submit(admin: &mut Admin, spec: &DpStatsSpec) -> String {
+    submit_toml(admin, spec.toml()).await
+}
+
+/// Submits a spec given as TOML text; returns the job id.
+pub async fn submit_toml(admin: &mut Admin, spec_toml: String) -> String {
     let status = admin
-        .submit_job(SubmitJobRequest {
-            spec_toml: spec.toml(),
-        })
+        .submit_job(SubmitJobRequest { spec_toml })
         .await
         .unwrap_or_else(|s| panic!("SubmitJob refused: {s}"))
         .into_inner();

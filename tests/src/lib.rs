@@ -36,7 +36,7 @@ use tonic::transport::Channel;
 
 pub use fake_site::FakeSite;
 pub use pki::Pki;
-pub use sites::{RunningSite, SiteFiles, SiteSetup};
+pub use sites::{EHR_DATASET, EhrFormat, RunningSite, SiteFiles, SiteSetup, ehr_generator};
 
 /// Generous bound on anything a test waits for (the build machine is small and busy);
 /// a healthy test finishes in seconds.

@@ -44,6 +44,29 @@ pub struct SiteSetup {
     pub epsilon_budget: f64,
     /// `[policy] max_epsilon_per_job`.
     pub max_epsilon_per_job: f64,
+    /// Patients of an EHR dataset [`EHR_DATASET`] (synthetic, seeded by [`DATA_SEED`]
+    /// and `index`), served as OMOP CSV or FHIR NDJSON; `None`: no EHR dataset.
+    pub ehr: Option<(usize, EhrFormat)>,
+}
+
+/// How a test site keeps its EHR data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EhrFormat {
+    /// OMOP CDM CSV tables.
+    Omop,
+    /// FHIR R4 NDJSON with a note dictionary.
+    Fhir,
+}
+
+/// The EHR dataset's name.
+pub const EHR_DATASET: &str = "ehr";
+
+/// The synthetic EHR generator every test site draws from (one shared vocabulary).
+pub fn ehr_generator() -> silo_common::synth::ehr::Generator {
+    silo_common::synth::ehr::Generator::new(silo_common::synth::ehr::EhrConfig {
+        seed: DATA_SEED,
+        ..Default::default()
+    })
 }
 
 impl SiteSetup {
@@ -57,7 +80,14 @@ impl SiteSetup {
             patients: 200,
             epsilon_budget: 4.0,
             max_epsilon_per_job: 2.0,
+            ehr: None,
         }
+    }
+
+    /// Also serving an EHR dataset of `patients` patients in `format`.
+    pub fn ehr(mut self, patients: usize, format: EhrFormat) -> Self {
+        self.ehr = Some((patients, format));
+        self
     }
 
     /// With another lifetime budget.
@@ -136,6 +166,10 @@ pub(crate) fn write_site(root: &Path, pki: &Pki, coordinator: &str, setup: SiteS
         .map(|r| r.age)
         .collect();
 
+    let ehr = setup
+        .ehr
+        .map(|(patients, format)| write_ehr(&dir, setup.index, patients, format, setup.epsilon_budget))
+        .unwrap_or_default();
     let config = format!(
         "name = \"{name}\"\n\
          coordinator = \"{coordinator}\"\n\
@@ -145,7 +179,7 @@ pub(crate) fn write_site(root: &Path, pki: &Pki, coordinator: &str, setup: SiteS
          cert = \"{cert}\"\n\
          key = \"{key}\"\n\
          [policy]\n\
-         allowed_kinds = [\"dp_stats\"]\n\
+         allowed_kinds = [\"dp_stats\", \"pmi_svd\"]\n\
          max_epsilon_per_job = {cap:?}\n\
          [[datasets]]\n\
          name = \"{DATASET}\"\n\
@@ -154,7 +188,7 @@ pub(crate) fn write_site(root: &Path, pki: &Pki, coordinator: &str, setup: SiteS
          privacy_unit = \"person_id\"\n\
          epsilon_budget = {budget:?}\n\
          delta = {DATASET_DELTA:e}\n\
-         columns = [\"person_id\", \"age\", \"length_of_stay\"]\n",
+         columns = [\"person_id\", \"age\", \"length_of_stay\"]\n{ehr}",
         name = setup.name,
         ca = tls.ca.display(),
         cert = tls.cert.display(),
@@ -172,6 +206,46 @@ pub(crate) fn write_site(root: &Path, pki: &Pki, coordinator: &str, setup: SiteS
     };
     files.config(); // fail here, not in the daemon, if the harness wrote a bad config
     files
+}
+
+/// Writes the site's synthetic EHR data under `dir/ehr/` and returns its `[[datasets]]`
+/// entry.
+fn write_ehr(dir: &Path, index: usize, patients: usize, format: EhrFormat, budget: f64) -> String {
+    let generator = ehr_generator();
+    let site = generator.site(index, patients);
+    let folder = dir.join("ehr");
+    std::fs::create_dir_all(&folder).expect("ehr folder");
+    let (kind, files, extra) = match format {
+        EhrFormat::Omop => (
+            "omop",
+            silo_common::synth::ehr::omop::tables(generator.vocabulary(), &site),
+            String::new(),
+        ),
+        EhrFormat::Fhir => {
+            let dictionary = dir.join("dictionary.csv");
+            std::fs::write(&dictionary, generator.vocabulary().dictionary_csv())
+                .expect("dictionary");
+            (
+                "fhir",
+                silo_common::synth::ehr::fhir::ndjson(generator.vocabulary(), &site),
+                "dictionary = \"dictionary.csv\"\n".to_string(),
+            )
+        }
+    };
+    for (name, text) in files {
+        std::fs::write(folder.join(name), text).expect("ehr table");
+    }
+    let unit = if format == EhrFormat::Omop { "person_id" } else { "Patient" };
+    format!(
+        "[[datasets]]\n\
+         name = \"{EHR_DATASET}\"\n\
+         kind = \"{kind}\"\n\
+         path = \"ehr\"\n\
+         {extra}\
+         privacy_unit = \"{unit}\"\n\
+         epsilon_budget = {budget:?}\n\
+         delta = {DATASET_DELTA:e}\n"
+    )
 }
 
 /// A site daemon (`silo_client::daemon`) running as a task of the test.

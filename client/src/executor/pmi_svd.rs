@@ -113,91 +113,74 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
     // Sampling seeds for contribution bounding; the bound holds whatever the sample.
     let seed = rng.next_u64();
 
-    // Compute the exact statistic, then charge, then noise.
-    let (new, release): (NewCharge, Box<dyn FnOnce(&mut R) -> Result<Vec<u8>, String>>) =
-        match vocabulary {
-            None => {
+    // Compute the exact statistic (secret), then charge, then noise.
+    let (exact, parameters, sensitivity, mechanism) = match vocabulary {
+        None => {
+            progress(Progress::Running {
+                progress: 0.4,
+                message: format!("counting {} concepts", timelines.concepts.len()),
+            });
+            let counts = cooccur::concept_patients(
+                &timelines,
+                params.max_concepts_per_patient as usize,
+                seed,
+            );
+            (
+                Exact::Vocabulary {
+                    concepts: timelines.concepts,
+                    counts,
+                },
+                plan.selection_parameters_json(),
+                plan.selection_sensitivity_json(),
+                "gaussian+threshold",
+            )
+        }
+        Some(vocabulary) => {
+            let n = vocabulary.len();
+            let map = vocabulary_index(&timelines.concepts, &vocabulary);
+            let patients = timelines.patients().max(1);
+            let mut report = |done: usize| {
                 progress(Progress::Running {
-                    progress: 0.4,
-                    message: format!("counting {} concepts", timelines.concepts.len()),
-                });
-                let counts = cooccur::concept_patients(
-                    &timelines,
-                    params.max_concepts_per_patient as usize,
-                    seed,
-                );
-                let concepts = timelines.concepts;
-                let plan_ref = &plan;
-                (
-                    NewCharge {
-                        job_id: task.job_id.clone(),
-                        task_id: task.task_id.clone(),
-                        dataset: dataset.name.clone(),
-                        mechanism: "gaussian+threshold".into(),
-                        parameters: plan.selection_parameters_json(),
-                        sensitivity: plan.selection_sensitivity_json(),
-                        guarantee: plan.guarantee(&dataset.privacy_unit),
-                        events,
-                        delta: dataset.delta,
-                        epsilon_budget: dataset.epsilon_budget,
-                    },
-                    Box::new(move |rng: &mut R| {
-                        plan_ref
-                            .release_vocabulary(&concepts, &counts, rng)
-                            .map(|r| r.to_json())
-                            .map_err(|e| e.to_string())
-                    }),
-                )
-            }
-            Some(vocabulary) => {
-                let n = vocabulary.len();
-                let map = vocabulary_index(&timelines.concepts, &vocabulary);
-                let patients = timelines.patients().max(1);
-                let mut report = |done: usize| {
-                    progress(Progress::Running {
-                        progress: 0.1 + 0.6 * done as f64 / patients as f64,
-                        message: format!("counting co-occurrences: {done} of {patients} patients"),
-                    })
-                };
-                let exact = cooccur::count(
-                    &timelines,
-                    &map,
-                    n,
-                    CooccurrenceParams {
-                        window_days: params.window_days,
-                        max_pairs_per_patient: params.max_pairs_per_patient as usize,
-                    },
-                    seed,
-                    &mut report,
-                );
-                drop(timelines);
-                tracing::info!(
-                    task = %task.task_id, patients_with_pairs = exact.patients_with_pairs,
-                    patients_capped = exact.patients_capped, "co-occurrences counted (local log only)"
-                );
-                let plan_ref = &plan;
-                (
-                    NewCharge {
-                        job_id: task.job_id.clone(),
-                        task_id: task.task_id.clone(),
-                        dataset: dataset.name.clone(),
-                        mechanism: "gaussian".into(),
-                        parameters: plan.count_parameters_json(n),
-                        sensitivity: plan.count_sensitivity_json(),
-                        guarantee: plan.guarantee(&dataset.privacy_unit),
-                        events,
-                        delta: dataset.delta,
-                        epsilon_budget: dataset.epsilon_budget,
-                    },
-                    Box::new(move |rng: &mut R| {
-                        plan_ref
-                            .release_counts(exact, rng)
-                            .map(|r| r.to_bytes())
-                            .map_err(|e| e.to_string())
-                    }),
-                )
-            }
-        };
+                    progress: 0.1 + 0.6 * done as f64 / patients as f64,
+                    message: format!("counting co-occurrences: {done} of {patients} patients"),
+                })
+            };
+            let counts = cooccur::count(
+                &timelines,
+                &map,
+                n,
+                CooccurrenceParams {
+                    window_days: params.window_days,
+                    max_pairs_per_patient: params.max_pairs_per_patient as usize,
+                },
+                seed,
+                &mut report,
+            );
+            drop(timelines);
+            tracing::info!(
+                task = %task.task_id, patients_with_pairs = counts.patients_with_pairs,
+                patients_capped = counts.patients_capped, "co-occurrences counted (local log only)"
+            );
+            (
+                Exact::Counts(counts),
+                plan.count_parameters_json(n),
+                plan.count_sensitivity_json(),
+                "gaussian",
+            )
+        }
+    };
+    let new = NewCharge {
+        job_id: task.job_id.clone(),
+        task_id: task.task_id.clone(),
+        dataset: dataset.name.clone(),
+        mechanism: mechanism.into(),
+        parameters,
+        sensitivity,
+        guarantee: plan.guarantee(&dataset.privacy_unit),
+        events,
+        delta: dataset.delta,
+        epsilon_budget: dataset.epsilon_budget,
+    };
 
     if ctx.is_cancelled() {
         return Outcome::Failed(
@@ -228,7 +211,13 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
         progress: 0.9,
         message: "adding noise".into(),
     });
-    match release(rng) {
+    let released = match exact {
+        Exact::Vocabulary { concepts, counts } => plan
+            .release_vocabulary(&concepts, &counts, rng)
+            .map(|r| r.to_json()),
+        Exact::Counts(counts) => plan.release_counts(counts, rng).map(|r| r.to_bytes()),
+    };
+    match released {
         Ok(result) => Outcome::Done {
             charges: vec![charge],
             result,
@@ -238,6 +227,17 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
             charge.seq
         )),
     }
+}
+
+/// The exact (secret) statistic of a round, waiting for its charge.
+enum Exact {
+    /// Round 1: patients per concept of the dataset.
+    Vocabulary {
+        concepts: Vec<ConceptKey>,
+        counts: Vec<u32>,
+    },
+    /// The counts round.
+    Counts(cooccur::Cooccurrence),
 }
 
 /// The vocabulary the coordinator sent: a JSON list of `[system, code]`, of the size the

@@ -226,19 +226,23 @@ impl TimelineBuilder {
         rows.sort_unstable();
         rows.dedup();
         let mut offsets = Vec::new();
-        let mut events = Vec::with_capacity(rows.len());
         let mut current = None;
-        for (p, day, concept) in rows {
+        for (i, &(p, _, _)) in rows.iter().enumerate() {
             if current != Some(p) {
-                offsets.push(events.len());
+                offsets.push(i);
                 current = Some(p);
             }
-            events.push(TimedConcept { day, concept });
         }
-        offsets.push(events.len());
-        if events.is_empty() {
+        offsets.push(rows.len());
+        if rows.is_empty() {
             offsets.clear();
         }
+        // Collected in place into the rows' allocation (same alignment, smaller items):
+        // peak memory stays at the rows' 12 bytes per event instead of 12 + 8.
+        let events: Vec<TimedConcept> = rows
+            .into_iter()
+            .map(|(_, day, concept)| TimedConcept { day, concept })
+            .collect();
         Timelines {
             concepts: keys,
             modalities,

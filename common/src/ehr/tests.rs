@@ -238,7 +238,7 @@ mod plan {
     use super::super::cooccur::Cooccurrence;
     use super::super::plan::*;
     use crate::privacy::noise::SimulationRng;
-    use crate::privacy::{Accountant, AccountantKind};
+    use crate::privacy::AccountantKind;
     use crate::spec::JobSpec;
 
     fn spec(params: &str) -> JobSpec {

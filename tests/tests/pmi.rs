@@ -58,6 +58,12 @@ async fn three_hospitals_learn_concept_embeddings_that_beat_each_alone() {
     assert!(auc > 0.75, "federated AUC {auc}");
     assert!(auc > best, "federated {auc} vs best single site {best}");
 
+    // The report composes each site's two releases (not their plain sum).
+    for (site, e) in report["epsilon_spent"].as_object().unwrap() {
+        let e = e.as_f64().unwrap();
+        assert!(e <= 2.0 + 1e-6 && e > 1.5, "{site}: the job's composed ε is {e}");
+    }
+
     // Two charges per site (vocabulary, counts), composing to at most the job's ε.
     for f in &files {
         let entries: Vec<_> = f

@@ -15,6 +15,7 @@ pub mod status;
 
 use std::collections::BTreeMap;
 
+use silo_common::privacy::{AccountantKind, Composition};
 use silo_common::spec::{JobKind as SpecKind, JobSpec};
 
 use crate::store::ChargeRecord;
@@ -42,19 +43,46 @@ pub struct FinalizeContext<'a> {
 }
 
 impl FinalizeContext<'_> {
-    /// ε the job cost each site that charged for it: the sum of the job's charges at the
-    /// site (basic sequential composition — an upper bound; a retried round is a new
-    /// release and counts again).
+    /// The job's ε per site: the privacy events of all its charges at that site composed
+    /// at the charges' δ (the smaller of the PLD and RDP bounds, as the sites' ledgers
+    /// compose). A site whose charges do not all carry their events falls back to the sum
+    /// of the per-charge ε, which is also an upper bound.
     pub fn epsilon_spent(&self) -> BTreeMap<String, f64> {
-        let mut spent = BTreeMap::new();
+        let mut per_site: BTreeMap<String, Vec<&ChargeRecord>> = BTreeMap::new();
         for c in self.charges {
-            *spent.entry(c.site.clone()).or_insert(0.0) += c.epsilon;
+            per_site.entry(c.site.clone()).or_default().push(c);
         }
-        spent
+        per_site
+            .into_iter()
+            .map(|(site, charges)| {
+                let sum: f64 = charges.iter().map(|c| c.epsilon).sum();
+                let composed = composed_epsilon(&charges).filter(|e| *e <= sum);
+                (site, composed.unwrap_or(sum))
+            })
+            .collect()
     }
 }
 
-/// A finished job's artefacts.
+/// The composition of the events recorded in `charges` at their (common) δ, or `None`
+/// when an event list is missing or the δs differ.
+fn composed_epsilon(charges: &[&ChargeRecord]) -> Option<f64> {
+    let delta = charges.first()?.delta;
+    let mut history: Vec<Composition> = Vec::new();
+    for c in charges {
+        if c.delta != delta {
+            return None;
+        }
+        let doc: serde_json::Value = serde_json::from_str(&c.mechanism_json).ok()?;
+        let events: Vec<Composition> = serde_json::from_value(doc.get("events")?.clone()).ok()?;
+        history.extend(events);
+    }
+    [AccountantKind::Pld, AccountantKind::Rdp]
+        .into_iter()
+        .filter_map(|k| k.build().epsilon(&history, delta).ok())
+        .filter(|e| e.is_finite())
+        .min_by(f64::total_cmp)
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobOutput {
     /// Files of `data_dir/jobs/<id>/result/`, by name (`report.json`, ...).

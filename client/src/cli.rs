@@ -298,13 +298,13 @@ fn ledger_text(
     } else {
         let _ = writeln!(
             s,
-            "{:>5}  {:<20}  {:<14}  {:<20}  {:<20}  {:<9}  {:>9}  {:>9}",
+            "{:>5}  {:<20}  {:<14}  {:<20}  {:<20}  {:<18}  {:>9}  {:>9}",
             "seq", "recorded at", "dataset", "job", "task", "mechanism", "epsilon", "spent"
         );
         for e in entries {
             let _ = writeln!(
                 s,
-                "{:>5}  {:<20}  {:<14}  {:<20}  {:<20}  {:<9}  {:>9.4}  {:>9.4}",
+                "{:>5}  {:<20}  {:<14}  {:<20}  {:<20}  {:<18}  {:>9.4}  {:>9.4}",
                 e.seq,
                 e.recorded_at.chars().take(20).collect::<String>(),
                 e.dataset,

@@ -4,6 +4,7 @@
 //! callers hand it data and get numbers back. That keeps the privacy arithmetic testable in
 //! isolation and lets both sides of the wire rely on exactly the same code.
 //!
+//! - [`contrastive`]: the `contrastive_svd` release and its cross-covariance SVD.
 //! - [`ehr`]: patient timelines of clinical concepts and their bounded co-occurrence counts.
 //! - [`linalg`]: randomized truncated SVD (faer).
 //! - [`pmi`]: shifted positive PMI and concept embeddings for the `pmi_svd` job.
@@ -12,6 +13,7 @@
 //! - [`spec`]: job specs, parsed and validated identically on both sides of the wire.
 //! - [`synth`]: seeded synthetic data for demos and tests.
 
+pub mod contrastive;
 pub mod ehr;
 pub mod eval;
 pub mod linalg;

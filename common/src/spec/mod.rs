@@ -5,9 +5,11 @@
 //! [`JobSpec::validate`], so a malformed spec is refused with the same message everywhere.
 //! On the wire a spec travels as JSON (`serde_json` of [`JobSpec`]).
 
+mod contrastive_svd;
 mod dp_stats;
 mod pmi_svd;
 
+pub use contrastive_svd::{ContrastiveSvdParams, MAX_FEATURE_DIM};
 pub use dp_stats::{DpStatsParams, NoiseKind, Statistic};
 pub use pmi_svd::{MAX_VOCABULARY, PmiSvdParams, VocabularySource};
 
@@ -177,6 +179,9 @@ impl JobSpec {
             JobKind::PmiSvd if text.contains("[params]") => {
                 toml::from_str::<Params<PmiSvdParams>>(text).err()
             }
+            JobKind::ContrastiveSvd if text.contains("[params]") => {
+                toml::from_str::<Params<ContrastiveSvdParams>>(text).err()
+            }
             _ => None,
         };
         if let Some(e) = typed {
@@ -268,6 +273,11 @@ impl JobSpec {
             }
             JobKind::PmiSvd => {
                 if let Err(found) = PmiSvdParams::from_spec(self) {
+                    issues.extend(found);
+                }
+            }
+            JobKind::ContrastiveSvd => {
+                if let Err(found) = ContrastiveSvdParams::from_spec(self) {
                     issues.extend(found);
                 }
             }

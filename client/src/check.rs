@@ -2,9 +2,10 @@
 //! would register. Sends nothing.
 //!
 //! The report shows exact row and unit counts (for EHR datasets: patients, events,
-//! concepts per modality, the date span and each file's skipped rows) to the *local
-//! operator*; none of these numbers is ever sent to the coordinator (registration carries only declared metadata
-//! and the spend, see [`crate::daemon::build_register`]).
+//! concepts per modality, the date span and each file's skipped rows; for image–text
+//! pairs: pairs, dimensions, splits, classes and unpaired rows) to the *local operator*;
+//! none of these numbers is ever sent to the coordinator (registration carries only
+//! declared metadata and the spend, see [`crate::daemon::build_register`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -16,6 +17,7 @@ use silo_common::synth::ehr::omop::iso_date;
 use crate::config::{DatasetConfig, DatasetKind, SiteConfig};
 use crate::data::csv;
 use crate::data::ehr::{self, EhrLoad};
+use crate::data::pairs::{self, PairsData};
 use crate::ledger::{Ledger, SPEND_ACCOUNTANTS};
 
 /// What `check` found.
@@ -67,6 +69,9 @@ pub struct DatasetReport {
     /// Patients, events, concepts and files (`omop` and `fhir` only; local information,
     /// never sent).
     pub ehr: Option<EhrSummary>,
+    /// Pairs, dimensions, splits, classes and unpaired rows (`pairs` only; local
+    /// information, never sent).
+    pub pairs: Option<PairsSummary>,
     /// Lifetime cap.
     pub epsilon_budget: f64,
     /// δ.
@@ -115,6 +120,57 @@ pub struct EhrFile {
     pub used: u64,
     /// Rows skipped (the examples are in the report's warnings).
     pub skipped: u64,
+}
+
+/// A `pairs` dataset as `check` read it: exact local counts, shown to the operator and
+/// never sent (DESIGN section 2, rule 1).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PairsSummary {
+    /// Image–text pairs n (the privacy units).
+    pub pairs: u64,
+    /// Image feature dimension d1.
+    pub dim_image: u64,
+    /// Text feature dimension d2.
+    pub dim_text: u64,
+    /// Pairs in the training split (all of them without a `split` tensor).
+    pub train: u64,
+    /// Pairs in the held-out test split.
+    pub test: u64,
+    /// Whether the data carry a `split` tensor.
+    pub has_split: bool,
+    /// Distinct labels, when the data carry a `label` tensor.
+    pub classes: Option<u64>,
+    /// Unpaired image rows.
+    pub image_only: u64,
+    /// Unpaired text rows.
+    pub text_only: u64,
+    /// Stored dtype of the image features (`F32`, `F64`, ...).
+    pub image_dtype: String,
+    /// Stored dtype of the text features.
+    pub text_dtype: String,
+    /// The files read.
+    pub files: Vec<PathBuf>,
+}
+
+impl PairsSummary {
+    /// Summarises a load.
+    pub fn new(data: &PairsData) -> PairsSummary {
+        let test = data.test_indices().len() as u64;
+        PairsSummary {
+            pairs: data.n as u64,
+            dim_image: data.d1 as u64,
+            dim_text: data.d2 as u64,
+            train: data.n as u64 - test,
+            test,
+            has_split: data.split.is_some(),
+            classes: data.classes().map(|c| c as u64),
+            image_only: data.image_only_rows() as u64,
+            text_only: data.text_only_rows() as u64,
+            image_dtype: data.image_dtype.to_string(),
+            text_dtype: data.text_dtype.to_string(),
+            files: data.files.clone(),
+        }
+    }
 }
 
 impl EhrSummary {
@@ -254,6 +310,33 @@ impl CheckReport {
                 );
             }
         }
+        for d in &self.datasets {
+            let Some(p) = &d.pairs else { continue };
+            let _ = writeln!(s);
+            let split = if p.has_split {
+                format!("{} train, {} test", p.train, p.test)
+            } else {
+                "no split: all train".into()
+            };
+            let _ = writeln!(s, "{} ({}): {} pairs ({split})", d.name, d.kind, p.pairs);
+            let _ = writeln!(
+                s,
+                "  features       image {}-d {}, text {}-d {}",
+                p.dim_image, p.image_dtype, p.dim_text, p.text_dtype
+            );
+            let classes = p
+                .classes
+                .map_or_else(|| "none".into(), |c| format!("{c} classes"));
+            let _ = writeln!(s, "  labels         {classes}");
+            let _ = writeln!(
+                s,
+                "  unpaired       {} image-only, {} text-only",
+                p.image_only, p.text_only
+            );
+            for f in &p.files {
+                let _ = writeln!(s, "  file           {}", f.display());
+            }
+        }
         let _ = writeln!(s);
         for w in &self.warnings {
             let _ = writeln!(s, "warning: {w}");
@@ -313,6 +396,7 @@ pub fn check(config: &SiteConfig) -> CheckReport {
     let mut datasets = Vec::new();
     for d in &config.datasets {
         let (mut rows, mut units, mut columns, mut ehr) = (None, None, None, None);
+        let mut pairs = None;
         if d.kind == DatasetKind::Csv
             && let Some(path) = &d.path
         {
@@ -350,6 +434,17 @@ pub fn check(config: &SiteConfig) -> CheckReport {
             units = Some(summary.patients);
             ehr = Some(summary);
         }
+        if d.kind == DatasetKind::Pairs {
+            match pairs::load(d) {
+                Ok(data) => {
+                    // The privacy unit of a pairs dataset is one pair.
+                    rows = Some(data.n as u64);
+                    units = Some(data.n as u64);
+                    pairs = Some(PairsSummary::new(&data));
+                }
+                Err(e) => errors.push(format!("dataset {}: {e}", d.name)),
+            }
+        }
         let spent = match &ledger {
             Some(l) => l
                 .spent(&d.name, d.delta, &SPEND_ACCOUNTANTS)
@@ -371,6 +466,7 @@ pub fn check(config: &SiteConfig) -> CheckReport {
             units,
             columns,
             ehr,
+            pairs,
             epsilon_budget: d.epsilon_budget,
             delta: d.delta,
             epsilon_spent: spent,

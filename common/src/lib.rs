@@ -12,6 +12,7 @@
 //!   calibration.
 //! - [`spec`]: job specs, parsed and validated identically on both sides of the wire.
 //! - [`synth`]: seeded synthetic data for demos and tests.
+//! - [`tensorfile`]: safetensors and `.npy` encoding and decoding, in memory.
 
 pub mod contrastive;
 pub mod ehr;
@@ -22,3 +23,4 @@ pub mod privacy;
 pub mod spec;
 pub mod stats;
 pub mod synth;
+pub mod tensorfile;

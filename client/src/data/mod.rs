@@ -7,3 +7,4 @@ pub mod csv;
 pub mod ehr;
 pub mod fhir;
 pub mod omop;
+pub mod pairs;

@@ -4,4 +4,5 @@
 //! run can be reproduced exactly.
 
 pub mod ehr;
+pub mod pairs;
 pub mod visits;

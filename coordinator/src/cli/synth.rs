@@ -10,6 +10,7 @@ use silo_common::synth::visits;
 use super::usage;
 
 pub mod ehr;
+pub mod pairs;
 
 /// `silo synth …` subcommands.
 #[derive(Debug, Subcommand)]
@@ -19,6 +20,10 @@ pub enum SynthCommand {
     /// Multimodal EHR for pmi_svd: OUT/hospital-<x>/omop/*.csv, OUT/pairs.csv,
     /// OUT/dictionary.csv.
     Ehr(ehr::EhrArgs),
+    /// Image–text feature pairs for contrastive_svd and dp_clip:
+    /// OUT/hospital-<x>/pairs.safetensors, OUT/class_prompts.safetensors,
+    /// OUT/truth.safetensors.
+    Pairs(pairs::PairsArgs),
 }
 
 /// Arguments of `silo synth visits`.
@@ -53,6 +58,7 @@ pub fn run(cmd: SynthCommand, out: &mut impl Write) -> Result<()> {
     let args = match cmd {
         SynthCommand::Visits(args) => args,
         SynthCommand::Ehr(args) => return ehr::run(args, out),
+        SynthCommand::Pairs(args) => return pairs::run(args, out),
     };
     if args.sites == 0 || args.patients == 0 {
         return Err(usage("--sites and --patients must be at least 1"));

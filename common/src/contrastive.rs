@@ -242,11 +242,11 @@ impl ContrastivePlan {
                 "feature dimensions {d1} and {d2}: expected 1 to {MAX_FEATURE_DIM}"
             )));
         }
-        if f.image.len() % d1 != 0
-            || f.text.len() % d2 != 0
+        if !f.image.len().is_multiple_of(d1)
+            || !f.text.len().is_multiple_of(d2)
             || f.image.len() / d1 != f.text.len() / d2
-            || f.image_only.len() % d1 != 0
-            || f.text_only.len() % d2 != 0
+            || !f.image_only.len().is_multiple_of(d1)
+            || !f.text_only.len().is_multiple_of(d2)
         {
             return Err(ContrastiveError::Data(
                 "image and text features do not have matching shapes".into(),
@@ -377,6 +377,24 @@ pub struct Encoders {
     pub pairs: f64,
 }
 
+impl Encoders {
+    /// The image encoder as row-major f32 (d1×r), for files.
+    pub fn image_f32(&self) -> Vec<f32> {
+        row_major_f32(&self.image)
+    }
+
+    /// The text encoder as row-major f32 (d2×r).
+    pub fn text_f32(&self) -> Vec<f32> {
+        row_major_f32(&self.text)
+    }
+}
+
+fn row_major_f32(m: &Mat<f64>) -> Vec<f32> {
+    (0..m.nrows())
+        .flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)] as f32))
+        .collect()
+}
+
 /// Sums `releases` and takes the rank-`rank` SVD of
 /// S = A/n − λ·μx μyᵀ, with A = Σ x̃ỹᵀ and μ the modality means (over pairs and, when
 /// released, unpaired rows). Noisy counts below 2 are read as 2 (post-processing).
@@ -430,19 +448,6 @@ pub fn encoders(
         singular_values: svd.s,
         pairs: total[layout.pairs()],
     })
-}
-
-/// sin θ of the largest principal angle between the column spaces of `a` and `b`
-/// (both d×r, any scaling): ‖(I − P_a) Q_b‖₂ with Q_b orthonormal. 0 = same subspace.
-pub fn sin_theta(a: &Mat<f64>, b: &Mat<f64>) -> f64 {
-    let qa = a.as_ref().qr().compute_thin_Q();
-    let qb = b.as_ref().qr().compute_thin_Q();
-    let proj = &qa * (qa.transpose() * &qb);
-    let resid = &qb - proj;
-    match resid.as_ref().singular_values() {
-        Ok(s) => s.into_iter().fold(0.0f64, f64::max).min(1.0),
-        Err(_) => f64::NAN,
-    }
 }
 
 #[cfg(test)]

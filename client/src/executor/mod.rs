@@ -14,6 +14,7 @@
 //! the executor returns. Steps 1-2 refuse; failures in 3 leave the budget untouched;
 //! a failure in 5 wastes the charged budget (never the other way around).
 
+mod contrastive_svd;
 mod dp_stats;
 mod pmi_svd;
 
@@ -150,6 +151,7 @@ impl Executor {
         match admitted.spec.kind {
             JobKind::DpStats => dp_stats::run(&ctx, &admitted, progress, rng),
             JobKind::PmiSvd => pmi_svd::run(&ctx, &admitted, progress, rng),
+            JobKind::ContrastiveSvd => contrastive_svd::run(&ctx, &admitted, progress, rng),
             other => Outcome::Refused(format!(
                 "job kind {other} is not implemented by silo-site {}; upgrade the site daemon",
                 crate::VERSION

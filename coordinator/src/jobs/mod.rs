@@ -8,6 +8,7 @@
 //! absorbed into result files and a summary. Everything with side effects — tasks, sites,
 //! timeouts, retries, storage — is the scheduler's.
 
+pub mod contrastive_svd;
 pub mod dp_stats;
 pub mod pmi_svd;
 pub mod scheduler;
@@ -147,6 +148,7 @@ pub fn job_kind(spec: &JobSpec) -> Result<Box<dyn JobKind>, JobError> {
     match spec.kind {
         SpecKind::DpStats => Ok(Box::new(dp_stats::DpStats::new(spec)?)),
         SpecKind::PmiSvd => Ok(Box::new(pmi_svd::PmiSvd::new(spec)?)),
+        SpecKind::ContrastiveSvd => Ok(Box::new(contrastive_svd::ContrastiveSvd::new(spec)?)),
         other => Err(JobError::Unsupported(other.to_string())),
     }
 }

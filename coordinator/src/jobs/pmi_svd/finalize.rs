@@ -153,24 +153,11 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// The vectors as a NumPy `.npy` v1.0 file: little-endian float32, C order, shape (n, d).
+/// The vectors as a NumPy `.npy` file: little-endian float32, C order, shape (n, d).
 pub(super) fn npy_f32(e: &Embedding) -> Vec<u8> {
     let (n, d) = (e.vectors.nrows(), e.vectors.ncols());
-    let mut header =
-        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {d}), }}");
-    // Magic (6) + version (2) + header length (2) + header, padded to a multiple of 64
-    // and ending in a newline.
-    let unpadded = 10 + header.len() + 1;
-    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
-    header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + 4 * n * d);
-    out.extend_from_slice(b"\x93NUMPY\x01\x00");
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    for i in 0..n {
-        for c in 0..d {
-            out.extend_from_slice(&(e.vectors[(i, c)] as f32).to_le_bytes());
-        }
-    }
-    out
+    let data: Vec<f32> = (0..n)
+        .flat_map(|i| (0..d).map(move |c| e.vectors[(i, c)] as f32))
+        .collect();
+    silo_common::tensorfile::write_npy_f32(&[n, d], &data)
 }

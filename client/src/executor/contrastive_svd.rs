@@ -1,0 +1,134 @@
+//! The `contrastive_svd` executor: the site's clipped, noised contrastive sums (one round).
+//!
+//! The math (clipping, the sensitivity of 2, calibration, the release format) lives in
+//! [`silo_common::contrastive`]; this file is the site-side order of operations: calibrate
+//! from the spec, check the budget, read the features (training split only), sum, charge,
+//! then noise.
+
+use silo_common::contrastive::{ContrastivePlan, Features};
+use silo_common::privacy::noise::NoiseSource;
+
+use super::{Outcome, Progress, TaskContext};
+use crate::data::pairs;
+use crate::ledger::{LedgerError, NewCharge};
+use crate::policy::{self, Admitted};
+
+pub(crate) fn run<R: NoiseSource + ?Sized>(
+    ctx: &TaskContext<'_>,
+    admitted: &Admitted<'_>,
+    progress: &mut dyn FnMut(Progress),
+    rng: &mut R,
+) -> Outcome {
+    let config = ctx.executor.config();
+    let dataset = admitted.dataset;
+    let task = ctx.task;
+    let plan = match ContrastivePlan::new(&admitted.spec) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Refused(e.to_string()),
+    };
+    let events = plan.events();
+    let budget = {
+        let ledger = ctx.executor.ledger();
+        match policy::check_release(config, &ledger, dataset, &task.task_id, &events) {
+            Ok(b) => b,
+            Err(r) => return r.into(),
+        }
+    };
+    tracing::info!(
+        task = %task.task_id, dataset = %dataset.name, spent = budget.spent, after = budget.after,
+        cap = budget.budget, "contrastive_svd task accepted"
+    );
+    progress(Progress::Accepted);
+    progress(Progress::Running {
+        progress: 0.1,
+        message: "reading features".into(),
+    });
+    let data = match pairs::load(dataset) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(task = %task.task_id, error = %e, "cannot read dataset {}", dataset.name);
+            return Outcome::Failed(format!(
+                "dataset {} could not be read at the site (details in the site log); nothing was charged",
+                dataset.name
+            ));
+        }
+    };
+    // Train on the training split only: held-out rows stay out of every release of this job.
+    let train = data.train_indices();
+    let mut image = Vec::with_capacity(train.len() * data.d1);
+    let mut text = Vec::with_capacity(train.len() * data.d2);
+    for &i in &train {
+        image.extend_from_slice(data.image_row(i));
+        text.extend_from_slice(data.text_row(i));
+    }
+    let empty: &[f32] = &[];
+    let features = Features {
+        image: &image,
+        text: &text,
+        d1: data.d1,
+        d2: data.d2,
+        image_only: data.image_only.as_ref().map_or(empty, |(v, _)| v.as_slice()),
+        text_only: data.text_only.as_ref().map_or(empty, |(v, _)| v.as_slice()),
+    };
+    progress(Progress::Running {
+        progress: 0.4,
+        message: format!("summing {} clipped pairs", train.len()),
+    });
+    let exact = match plan.sums(&features) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(task = %task.task_id, error = %e, "contrastive sums refused");
+            return Outcome::Failed(format!(
+                "the features of dataset {} cannot be summed (details in the site log); nothing was charged",
+                dataset.name
+            ));
+        }
+    };
+    drop((image, text, data));
+    if ctx.is_cancelled() {
+        return Outcome::Failed(
+            "cancelled by the coordinator before the charge; nothing was charged".into(),
+        );
+    }
+    progress(Progress::Running {
+        progress: 0.7,
+        message: "charging the privacy ledger".into(),
+    });
+    let new = NewCharge {
+        job_id: task.job_id.clone(),
+        task_id: task.task_id.clone(),
+        dataset: dataset.name.clone(),
+        mechanism: "gaussian".into(),
+        parameters: plan.parameters_json(exact.d1, exact.d2),
+        sensitivity: plan.sensitivity_json(),
+        guarantee: plan.guarantee(&dataset.privacy_unit),
+        events,
+        delta: dataset.delta,
+        epsilon_budget: dataset.epsilon_budget,
+    };
+    let charge = match ctx.executor.ledger().charge(&new) {
+        Ok(c) => c,
+        Err(e @ (LedgerError::BudgetExceeded { .. } | LedgerError::AlreadyCharged { .. })) => {
+            return Outcome::Refused(e.to_string());
+        }
+        Err(e) => {
+            return Outcome::Failed(format!(
+                "could not charge the ledger: {e}; nothing was released"
+            ));
+        }
+    };
+    progress(Progress::Running {
+        progress: 0.9,
+        message: "adding noise".into(),
+    });
+    match plan.release(exact, rng) {
+        Ok(release) => Outcome::Done {
+            charges: vec![charge],
+            result: release.to_json(),
+        },
+        Err(e) => Outcome::Failed(format!(
+            "{e}; the charge (ledger entry {}) stands and nothing was released",
+            charge.seq
+        )),
+    }
+}

@@ -36,7 +36,10 @@ use tonic::transport::Channel;
 
 pub use fake_site::FakeSite;
 pub use pki::Pki;
-pub use sites::{EHR_DATASET, EhrFormat, RunningSite, SiteFiles, SiteSetup, ehr_generator};
+pub use sites::{
+    EHR_DATASET, EhrFormat, PAIRS_DATASET, RunningSite, SiteFiles, SiteSetup, ehr_generator,
+    pairs_generator,
+};
 
 /// Generous bound on anything a test waits for (the build machine is small and busy);
 /// a healthy test finishes in seconds.

@@ -47,6 +47,21 @@ pub struct SiteSetup {
     /// Patients of an EHR dataset [`EHR_DATASET`] (synthetic, seeded by [`DATA_SEED`]
     /// and `index`), served as OMOP CSV or FHIR NDJSON; `None`: no EHR dataset.
     pub ehr: Option<(usize, EhrFormat)>,
+    /// Image–text pairs of a dataset [`PAIRS_DATASET`] (synthetic, from
+    /// [`pairs_generator`] with site number `index`); `None`: no pairs dataset.
+    pub pairs: Option<usize>,
+}
+
+/// The image–text dataset's name.
+pub const PAIRS_DATASET: &str = "pairs";
+
+/// The synthetic image–text generator every test site draws from (one ground truth).
+pub fn pairs_generator() -> silo_common::synth::pairs::Generator {
+    silo_common::synth::pairs::Generator::new(silo_common::synth::pairs::PairsConfig {
+        seed: DATA_SEED,
+        ..Default::default()
+    })
+    .expect("the default pairs config is valid")
 }
 
 /// How a test site keeps its EHR data.
@@ -81,7 +96,14 @@ impl SiteSetup {
             epsilon_budget: 4.0,
             max_epsilon_per_job: 2.0,
             ehr: None,
+            pairs: None,
         }
+    }
+
+    /// Also serving `pairs` image–text pairs (and half as many unpaired rows of each).
+    pub fn pairs(mut self, pairs: usize) -> Self {
+        self.pairs = Some(pairs);
+        self
     }
 
     /// Also serving an EHR dataset of `patients` patients in `format`.
@@ -170,6 +192,10 @@ pub(crate) fn write_site(root: &Path, pki: &Pki, coordinator: &str, setup: SiteS
         .ehr
         .map(|(patients, format)| write_ehr(&dir, setup.index, patients, format, setup.epsilon_budget))
         .unwrap_or_default();
+    let pairs = setup
+        .pairs
+        .map(|n| write_pairs(&dir, setup.index, n, setup.epsilon_budget))
+        .unwrap_or_default();
     let config = format!(
         "name = \"{name}\"\n\
          coordinator = \"{coordinator}\"\n\
@@ -179,7 +205,7 @@ pub(crate) fn write_site(root: &Path, pki: &Pki, coordinator: &str, setup: SiteS
          cert = \"{cert}\"\n\
          key = \"{key}\"\n\
          [policy]\n\
-         allowed_kinds = [\"dp_stats\", \"pmi_svd\"]\n\
+         allowed_kinds = [\"dp_stats\", \"pmi_svd\", \"contrastive_svd\"]\n\
          max_epsilon_per_job = {cap:?}\n\
          [[datasets]]\n\
          name = \"{DATASET}\"\n\
@@ -188,7 +214,7 @@ pub(crate) fn write_site(root: &Path, pki: &Pki, coordinator: &str, setup: SiteS
          privacy_unit = \"person_id\"\n\
          epsilon_budget = {budget:?}\n\
          delta = {DATASET_DELTA:e}\n\
-         columns = [\"person_id\", \"age\", \"length_of_stay\"]\n{ehr}",
+         columns = [\"person_id\", \"age\", \"length_of_stay\"]\n{ehr}{pairs}",
         name = setup.name,
         ca = tls.ca.display(),
         cert = tls.cert.display(),
@@ -245,6 +271,26 @@ fn write_ehr(dir: &Path, index: usize, patients: usize, format: EhrFormat, budge
          privacy_unit = \"{unit}\"\n\
          epsilon_budget = {budget:?}\n\
          delta = {DATASET_DELTA:e}\n"
+    )
+}
+
+/// Writes the site's synthetic pairs to `dir/pairs.safetensors` and returns its
+/// `[[datasets]]` entry.
+fn write_pairs(dir: &Path, index: usize, pairs: usize, budget: f64) -> String {
+    let site = pairs_generator().site(index, pairs, pairs / 2);
+    std::fs::write(
+        dir.join("pairs.safetensors"),
+        silo_common::synth::pairs::to_safetensors(&site),
+    )
+    .expect("pairs file");
+    format!(
+        "[[datasets]]\n\
+         name = \"{PAIRS_DATASET}\"\n\
+         kind = \"pairs\"\n\
+         path = \"pairs.safetensors\"\n\
+         privacy_unit = \"pair\"\n\
+         epsilon_budget = {budget:?}\n\
+         delta = 1e-5\n"
     )
 }
 

@@ -36,6 +36,8 @@ const SITES: [(&str, usize); 3] = [
 /// Patients per site in the synthetic EHR data, and how each site keeps it.
 const EHR_PATIENTS: usize = 10_000;
 const EHR_FORMATS: [&str; 3] = ["omop", "fhir", "omop"];
+/// Image–text pairs per site.
+const PAIRS_PER_SITE: usize = 10_000;
 
 /// Seed of the synthetic data (the noise is never seeded).
 const DATA_SEED: u64 = 20_261_127;
@@ -125,6 +127,37 @@ pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
         )?;
     }
 
+    step(
+        out,
+        "synthetic image–text features for the same hospitals (safetensors)",
+    )?;
+    let pairs = silo_common::synth::pairs::Generator::new(silo_common::synth::pairs::PairsConfig {
+        seed: DATA_SEED,
+        ..Default::default()
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for (i, (site, _)) in SITES.iter().enumerate() {
+        let data = pairs.site(i, PAIRS_PER_SITE, PAIRS_PER_SITE / 2);
+        std::fs::write(
+            out_dir.join("data").join(site).join("pairs.safetensors"),
+            silo_common::synth::pairs::to_safetensors(&data),
+        )?;
+        writeln!(
+            out,
+            "    {site}: {} pairs ({} held out), {} + {} unpaired, {}-d image and {}-d text features",
+            data.pairs(),
+            data.test_pairs(),
+            data.image_only_rows(),
+            data.text_only_rows(),
+            data.d1,
+            data.d2
+        )?;
+    }
+    std::fs::write(
+        out_dir.join("data").join("pairs-truth.safetensors"),
+        silo_common::synth::pairs::truth_safetensors(&pairs),
+    )?;
+
     step(out, "coordinator on 127.0.0.1 (mutual TLS)")?;
     let listen: SocketAddr = "127.0.0.1:0".parse().expect("valid address");
     let config = CoordinatorConfig::new(
@@ -194,6 +227,12 @@ pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
         if let Err(e) = job::run(JobCommand::Submit(args), out).await {
             outcome = Err(e);
             break;
+        }
+        if spec.ends_with("linear-encoders.toml") {
+            outcome = encoder_angles(&out_dir, &pairs, out).await;
+            if outcome.is_err() {
+                break;
+            }
         }
         if spec.ends_with("ehr-embeddings.toml") {
             outcome = ceiling(&out_dir, &spec, out);
@@ -293,6 +332,59 @@ fn ceiling(out_dir: &Path, spec_path: &Path, out: &mut impl Write) -> Result<()>
     Ok(())
 }
 
+/// Demo only: how far the learned linear encoders are from the generator's true ones
+/// (sin θ of the largest principal angle; 0 = the same subspace), from the job's
+/// `model.safetensors`.
+async fn encoder_angles(
+    out_dir: &Path,
+    generator: &silo_common::synth::pairs::Generator,
+    out: &mut impl Write,
+) -> Result<()> {
+    use silo_common::synth::pairs::{matrix_from_rows, sin_theta};
+    let admin = AdminOpts {
+        admin_config: Some(out_dir.join("silo-admin.toml")),
+    };
+    let mut client = admin.connect().await?;
+    let jobs = client
+        .list_jobs(silo_proto::ListJobsRequest::default())
+        .await?
+        .into_inner();
+    let id = jobs
+        .jobs
+        .iter()
+        .rev()
+        .find(|j| j.kind == "contrastive_svd" && j.state == "succeeded")
+        .map(|j| j.id.clone())
+        .context("no finished contrastive_svd job")?;
+    let dir = out_dir.join("results").join(&id);
+    job::run(
+        JobCommand::Result(job::ResultArgs {
+            id: id.clone(),
+            out: dir.clone(),
+            admin,
+        }),
+        &mut std::io::sink(),
+    )
+    .await?;
+    let model = silo_common::tensorfile::read_safetensors(&std::fs::read(dir.join("model.safetensors"))?)?;
+    let get = |name: &str| -> Result<_> {
+        let t = model
+            .iter()
+            .find(|t| t.name == name)
+            .with_context(|| format!("model.safetensors has no {name}"))?;
+        Ok(matrix_from_rows(&t.to_f32(), t.shape[0], t.shape[1]))
+    };
+    let truth = generator.truth();
+    let image = sin_theta(truth.u1.as_ref(), get("image_encoder")?.as_ref())?;
+    let text = sin_theta(truth.u2.as_ref(), get("text_encoder")?.as_ref())?;
+    writeln!(
+        out,
+        "  (demo only: the demo knows the true encoders) sin θ to the truth: image {image:.3}, text {text:.3}  (results in {})",
+        dir.display()
+    )?;
+    Ok(())
+}
+
 /// Creates `out`, replacing a previous demo's folder but never anything else.
 fn prepare(out: &Path) -> Result<()> {
     if out.exists() {
@@ -374,7 +466,14 @@ fn write_site_toml(dir: &Path, site: &str, format: &str, url: &str) -> Result<Pa
          {dictionary}\
          privacy_unit = \"{unit}\"\n\
          epsilon_budget = 4.0\n\
-         delta = 1e-6\n",
+         delta = 1e-6\n\
+         [[datasets]]\n\
+         name = \"pairs\"\n\
+         kind = \"pairs\"\n\
+         path = \"data/{site}/pairs.safetensors\"\n\
+         privacy_unit = \"pair\"\n\
+         epsilon_budget = 6.0\n\
+         delta = 1e-5\n",
         kind = format,
         unit = if format == "omop" { "person_id" } else { "Patient" },
         dictionary = if format == "fhir" {
@@ -407,11 +506,16 @@ fn write_specs(dir: &Path) -> Result<Vec<PathBuf>> {
         [privacy]\nepsilon = 1.0\ndelta = 1e-6\n\
         [params]\nwindow_days = 30\ndim = 20\nvocabulary = \"top:300\"\nmax_pairs_per_patient = 100\n\
         max_concepts_per_patient = 30\ncount_threshold = 10\nshift_k = 1.0\npairs = \"../data/ehr-pairs.csv\"\n";
+    let linear = "# Linear image and text encoders from one round of noisy contrastive sums.\n\
+        kind = \"contrastive_svd\"\nname = \"linear-encoders\"\ndataset = \"pairs\"\nsites = \"all\"\nmin_sites = 2\n\
+        [privacy]\nepsilon = 2.0\ndelta = 1e-5\n\
+        [params]\nrank = 8\nclip_norm = 1.5\nlambda = 1.0\n";
     let mut paths = Vec::new();
     for (name, text) in [
         ("mean-age.toml", mean),
         ("age-histogram.toml", histogram),
         ("ehr-embeddings.toml", embeddings),
+        ("linear-encoders.toml", linear),
     ] {
         let p = jobs.join(name);
         std::fs::write(&p, text)?;

@@ -476,6 +476,8 @@ fn print_status(st: &JobStatus, out: &mut impl Write) -> Result<()> {
             print_dp_stats(&summary, out)?;
         } else if summary["kind"] == "pmi_svd" {
             print_pmi_svd(&summary, out)?;
+        } else if summary["kind"] == "contrastive_svd" {
+            print_contrastive_svd(&summary, out)?;
         } else {
             let pretty = serde_json::to_string_pretty(&summary)?.replace('\n', "\n  ");
             writeln!(out, "  result: {pretty}")?;
@@ -500,6 +502,34 @@ fn print_pmi_svd(summary: &Value, out: &mut impl Write) -> Result<()> {
             write!(out, "  (best single site: {site} {a:.4})")?;
         }
         writeln!(out)?;
+    }
+    if let Some(spent) = summary["epsilon_spent"].as_object() {
+        let parts: Vec<String> = spent
+            .iter()
+            .map(|(site, e)| format!("{site} {:.3}", e.as_f64().unwrap_or(f64::NAN)))
+            .collect();
+        writeln!(out, "  epsilon spent: {}", parts.join(", "))?;
+    }
+    Ok(())
+}
+
+/// A `contrastive_svd` summary: the encoders' shapes and the leading singular values.
+fn print_contrastive_svd(summary: &Value, out: &mut impl Write) -> Result<()> {
+    let sites = summary["sites"].as_array().map_or(0, Vec::len);
+    writeln!(
+        out,
+        "  image encoder {}×{r}, text encoder {}×{r} from {sites} site(s) (model.safetensors)",
+        summary["image_dim"],
+        summary["text_dim"],
+        r = summary["rank"]
+    )?;
+    if let Some(values) = summary["singular_values"].as_array() {
+        let shown: Vec<String> = values
+            .iter()
+            .filter_map(Value::as_f64)
+            .map(|v| format!("{v:.3}"))
+            .collect();
+        writeln!(out, "  singular values: {}", shown.join(", "))?;
     }
     if let Some(spent) = summary["epsilon_spent"].as_object() {
         let parts: Vec<String> = spent

@@ -503,10 +503,16 @@ fn print_pmi_svd(summary: &Value, out: &mut impl Write) -> Result<()> {
         }
         writeln!(out)?;
     }
+    print_epsilon_spent(summary, out)?;
+    Ok(())
+}
+
+/// The `epsilon_spent` line of a summary (per site, composed over the job).
+fn print_epsilon_spent(summary: &Value, out: &mut impl Write) -> Result<()> {
     if let Some(spent) = summary["epsilon_spent"].as_object() {
         let parts: Vec<String> = spent
             .iter()
-            .map(|(site, e)| format!("{site} {:.3}", e.as_f64().unwrap_or(f64::NAN)))
+            .map(|(site, e)| format!("{site} {:.4}", e.as_f64().unwrap_or(f64::NAN)))
             .collect();
         writeln!(out, "  epsilon spent: {}", parts.join(", "))?;
     }
@@ -531,13 +537,7 @@ fn print_contrastive_svd(summary: &Value, out: &mut impl Write) -> Result<()> {
             .collect();
         writeln!(out, "  singular values: {}", shown.join(", "))?;
     }
-    if let Some(spent) = summary["epsilon_spent"].as_object() {
-        let parts: Vec<String> = spent
-            .iter()
-            .map(|(site, e)| format!("{site} {:.3}", e.as_f64().unwrap_or(f64::NAN)))
-            .collect();
-        writeln!(out, "  epsilon spent: {}", parts.join(", "))?;
-    }
+    print_epsilon_spent(summary, out)?;
     Ok(())
 }
 
@@ -568,12 +568,6 @@ fn print_dp_stats(summary: &Value, out: &mut impl Write) -> Result<()> {
             writeln!(out, "    {label:<14} {}", fmt(count).unwrap_or_default())?;
         }
     }
-    if let Some(spent) = summary["epsilon_spent"].as_object() {
-        let parts: Vec<String> = spent
-            .iter()
-            .map(|(site, eps)| format!("{site} {:.4}", eps.as_f64().unwrap_or(f64::NAN)))
-            .collect();
-        writeln!(out, "  epsilon spent: {}", parts.join(", "))?;
-    }
+    print_epsilon_spent(summary, out)?;
     Ok(())
 }

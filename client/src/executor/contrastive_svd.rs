@@ -8,10 +8,10 @@
 use silo_common::contrastive::{ContrastivePlan, Features};
 use silo_common::privacy::noise::NoiseSource;
 
-use super::{Outcome, Progress, TaskContext};
+use super::{Outcome, Progress, TaskContext, released};
 use crate::data::pairs;
-use crate::ledger::{LedgerError, NewCharge};
-use crate::policy::{self, Admitted};
+use crate::ledger::NewCharge;
+use crate::policy::Admitted;
 
 pub(crate) fn run<R: NoiseSource + ?Sized>(
     ctx: &TaskContext<'_>,
@@ -19,7 +19,6 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
     progress: &mut dyn FnMut(Progress),
     rng: &mut R,
 ) -> Outcome {
-    let config = ctx.executor.config();
     let dataset = admitted.dataset;
     let task = ctx.task;
     let plan = match ContrastivePlan::new(&admitted.spec) {
@@ -27,18 +26,9 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
         Err(e) => return Outcome::Refused(e.to_string()),
     };
     let events = plan.events();
-    let budget = {
-        let ledger = ctx.executor.ledger();
-        match policy::check_release(config, &ledger, dataset, &task.task_id, &events) {
-            Ok(b) => b,
-            Err(r) => return r.into(),
-        }
-    };
-    tracing::info!(
-        task = %task.task_id, dataset = %dataset.name, spent = budget.spent, after = budget.after,
-        cap = budget.budget, "contrastive_svd task accepted"
-    );
-    progress(Progress::Accepted);
+    if let Err(refused) = ctx.accept(dataset, &events, "contrastive_svd", progress) {
+        return refused;
+    }
     progress(Progress::Running {
         progress: 0.1,
         message: "reading features".into(),
@@ -67,7 +57,10 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
         text: &text,
         d1: data.d1,
         d2: data.d2,
-        image_only: data.image_only.as_ref().map_or(empty, |(v, _)| v.as_slice()),
+        image_only: data
+            .image_only
+            .as_ref()
+            .map_or(empty, |(v, _)| v.as_slice()),
         text_only: data.text_only.as_ref().map_or(empty, |(v, _)| v.as_slice()),
     };
     progress(Progress::Running {
@@ -85,15 +78,6 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
         }
     };
     drop((image, text, data));
-    if ctx.is_cancelled() {
-        return Outcome::Failed(
-            "cancelled by the coordinator before the charge; nothing was charged".into(),
-        );
-    }
-    progress(Progress::Running {
-        progress: 0.7,
-        message: "charging the privacy ledger".into(),
-    });
     let new = NewCharge {
         job_id: task.job_id.clone(),
         task_id: task.task_id.clone(),
@@ -106,29 +90,9 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
         delta: dataset.delta,
         epsilon_budget: dataset.epsilon_budget,
     };
-    let charge = match ctx.executor.ledger().charge(&new) {
+    let charge = match ctx.charge(&new, progress) {
         Ok(c) => c,
-        Err(e @ (LedgerError::BudgetExceeded { .. } | LedgerError::AlreadyCharged { .. })) => {
-            return Outcome::Refused(e.to_string());
-        }
-        Err(e) => {
-            return Outcome::Failed(format!(
-                "could not charge the ledger: {e}; nothing was released"
-            ));
-        }
+        Err(outcome) => return outcome,
     };
-    progress(Progress::Running {
-        progress: 0.9,
-        message: "adding noise".into(),
-    });
-    match plan.release(exact, rng) {
-        Ok(release) => Outcome::Done {
-            charges: vec![charge],
-            result: release.to_json(),
-        },
-        Err(e) => Outcome::Failed(format!(
-            "{e}; the charge (ledger entry {}) stands and nothing was released",
-            charge.seq
-        )),
-    }
+    released(charge, plan.release(exact, rng).map(|r| r.to_json()))
 }

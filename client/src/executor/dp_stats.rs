@@ -6,10 +6,10 @@
 use silo_common::privacy::noise::NoiseSource;
 use silo_common::stats::{DpStatsPlan, bound_contributions};
 
-use super::{Outcome, Progress, TaskContext};
+use super::{Outcome, Progress, TaskContext, released};
 use crate::data::csv;
-use crate::ledger::{LedgerError, NewCharge};
-use crate::policy::{self, Admitted};
+use crate::ledger::NewCharge;
+use crate::policy::Admitted;
 
 pub(crate) fn run<R: NoiseSource + ?Sized>(
     ctx: &TaskContext<'_>,
@@ -17,7 +17,6 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
     progress: &mut dyn FnMut(Progress),
     rng: &mut R,
 ) -> Outcome {
-    let config = ctx.executor.config();
     let dataset = admitted.dataset;
     let task = ctx.task;
 
@@ -28,18 +27,9 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
         Err(e) => return Outcome::Refused(format!("{e}")),
     };
     let events = plan.events();
-    let budget = {
-        let ledger = ctx.executor.ledger();
-        match policy::check_release(config, &ledger, dataset, &task.task_id, &events) {
-            Ok(b) => b,
-            Err(r) => return r.into(),
-        }
-    };
-    tracing::info!(
-        task = %task.task_id, dataset = %dataset.name, spent = budget.spent, after = budget.after,
-        cap = budget.budget, "dp_stats task accepted"
-    );
-    progress(Progress::Accepted);
+    if let Err(refused) = ctx.accept(dataset, &events, "dp_stats", progress) {
+        return refused;
+    }
 
     // Read, bound, aggregate: exact values that stay in this function.
     progress(Progress::Running {
@@ -80,17 +70,6 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
     };
     drop(kept);
 
-    if ctx.is_cancelled() {
-        return Outcome::Failed(
-            "cancelled by the coordinator before the charge; nothing was charged".into(),
-        );
-    }
-
-    // Charge, durably, before any noise is drawn or anything is sent.
-    progress(Progress::Running {
-        progress: 0.7,
-        message: "charging the privacy ledger".into(),
-    });
     let new = NewCharge {
         job_id: task.job_id.clone(),
         task_id: task.task_id.clone(),
@@ -103,37 +82,11 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
         delta: dataset.delta,
         epsilon_budget: dataset.epsilon_budget,
     };
-    let charge = match ctx.executor.ledger().charge(&new) {
+    let charge = match ctx.charge(&new, progress) {
         Ok(c) => c,
-        Err(e @ (LedgerError::BudgetExceeded { .. } | LedgerError::AlreadyCharged { .. })) => {
-            return Outcome::Refused(e.to_string());
-        }
-        Err(e) => {
-            return Outcome::Failed(format!(
-                "could not charge the ledger: {e}; nothing was released"
-            ));
-        }
+        Err(outcome) => return outcome,
     };
-    tracing::info!(
-        task = %task.task_id, seq = charge.seq, epsilon = charge.epsilon, spent = charge.epsilon_spent,
-        "charged the privacy ledger"
-    );
-
-    // Only now: noise, then the result.
-    progress(Progress::Running {
-        progress: 0.9,
-        message: "adding noise".into(),
-    });
-    match plan.release(aggregate, rng) {
-        Ok(release) => Outcome::Done {
-            charges: vec![charge],
-            result: release.to_json(),
-        },
-        Err(e) => Outcome::Failed(format!(
-            "{e}; the charge (ledger entry {}) stands and nothing was released",
-            charge.seq
-        )),
-    }
+    released(charge, plan.release(aggregate, rng).map(|r| r.to_json()))
 }
 
 /// The reason sent to the coordinator when the data cannot be read. The full error (file,

@@ -171,6 +171,92 @@ impl TaskContext<'_> {
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
     }
+
+    /// Gate 2 for a release with `events` on `dataset` (noise floor, task never charged,
+    /// budget), before any data are read; on success reports `Accepted`. `Err` is the
+    /// refusal to return.
+    pub fn accept(
+        &self,
+        dataset: &crate::config::DatasetConfig,
+        events: &[silo_common::privacy::Composition],
+        kind: &str,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), Outcome> {
+        let budget = {
+            let ledger = self.executor.ledger();
+            policy::check_release(
+                self.executor.config(),
+                &ledger,
+                dataset,
+                &self.task.task_id,
+                events,
+            )
+            .map_err(Outcome::from)?
+        };
+        tracing::info!(
+            task = %self.task.task_id, dataset = %dataset.name, spent = budget.spent,
+            after = budget.after, cap = budget.budget, "{kind} task accepted"
+        );
+        progress(Progress::Accepted);
+        Ok(())
+    }
+
+    /// Step 4: refuses if cancelled, else charges `new` durably. `Err` is the outcome to
+    /// return (nothing charged, or a refusal when the budget ran out meanwhile).
+    pub fn charge(
+        &self,
+        new: &crate::ledger::NewCharge,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Charge, Outcome> {
+        use crate::ledger::LedgerError;
+        if self.is_cancelled() {
+            return Err(Outcome::Failed(
+                "cancelled by the coordinator before the charge; nothing was charged".into(),
+            ));
+        }
+        progress(Progress::Running {
+            progress: 0.8,
+            message: "charging the privacy ledger".into(),
+        });
+        let charge = match self.executor.ledger().charge(new) {
+            Ok(c) => c,
+            Err(e @ (LedgerError::BudgetExceeded { .. } | LedgerError::AlreadyCharged { .. })) => {
+                return Err(Outcome::Refused(e.to_string()));
+            }
+            Err(e) => {
+                return Err(Outcome::Failed(format!(
+                    "could not charge the ledger: {e}; nothing was released"
+                )));
+            }
+        };
+        tracing::info!(
+            task = %self.task.task_id, seq = charge.seq, epsilon = charge.epsilon,
+            spent = charge.epsilon_spent, "charged the privacy ledger"
+        );
+        progress(Progress::Running {
+            progress: 0.9,
+            message: "adding noise".into(),
+        });
+        Ok(charge)
+    }
+}
+
+/// The outcome of step 5: the release bytes with the charge, or a failure that says the
+/// charge stands.
+pub(crate) fn released<E: std::fmt::Display>(
+    charge: Charge,
+    result: Result<Vec<u8>, E>,
+) -> Outcome {
+    match result {
+        Ok(result) => Outcome::Done {
+            charges: vec![charge],
+            result,
+        },
+        Err(e) => Outcome::Failed(format!(
+            "{e}; the charge (ledger entry {}) stands and nothing was released",
+            charge.seq
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ use silo_common::spec::MAX_VOCABULARY;
 
 use super::{Outcome, Progress, TaskContext};
 use crate::data::ehr;
-use crate::ledger::{LedgerError, NewCharge};
-use crate::policy::{self, Admitted};
+use crate::ledger::NewCharge;
+use crate::policy::Admitted;
 
 /// The round parameters the coordinator sends.
 #[derive(Deserialize)]
@@ -39,7 +39,6 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
     progress: &mut dyn FnMut(Progress),
     rng: &mut R,
 ) -> Outcome {
-    let config = ctx.executor.config();
     let dataset = admitted.dataset;
     let task = ctx.task;
 
@@ -73,19 +72,9 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
         None => plan.selection_events(),
         Some(_) => plan.count_events(),
     };
-    let budget = {
-        let ledger = ctx.executor.ledger();
-        match policy::check_release(config, &ledger, dataset, &task.task_id, &events) {
-            Ok(b) => b,
-            Err(r) => return r.into(),
-        }
-    };
-    tracing::info!(
-        task = %task.task_id, dataset = %dataset.name, spent = budget.spent, after = budget.after,
-        cap = budget.budget, stage = if vocabulary.is_some() { "counts" } else { "vocabulary" },
-        "pmi_svd task accepted"
-    );
-    progress(Progress::Accepted);
+    if let Err(refused) = ctx.accept(dataset, &events, "pmi_svd", progress) {
+        return refused;
+    }
 
     // Read the timelines: exact data that stay in this function.
     progress(Progress::Running {
@@ -182,51 +171,17 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
         epsilon_budget: dataset.epsilon_budget,
     };
 
-    if ctx.is_cancelled() {
-        return Outcome::Failed(
-            "cancelled by the coordinator before the charge; nothing was charged".into(),
-        );
-    }
-    // Charge, durably, before any noise is drawn or anything is sent.
-    progress(Progress::Running {
-        progress: 0.8,
-        message: "charging the privacy ledger".into(),
-    });
-    let charge = match ctx.executor.ledger().charge(&new) {
+    let charge = match ctx.charge(&new, progress) {
         Ok(c) => c,
-        Err(e @ (LedgerError::BudgetExceeded { .. } | LedgerError::AlreadyCharged { .. })) => {
-            return Outcome::Refused(e.to_string());
-        }
-        Err(e) => {
-            return Outcome::Failed(format!(
-                "could not charge the ledger: {e}; nothing was released"
-            ));
-        }
+        Err(outcome) => return outcome,
     };
-    tracing::info!(
-        task = %task.task_id, seq = charge.seq, epsilon = charge.epsilon, spent = charge.epsilon_spent,
-        "charged the privacy ledger"
-    );
-    progress(Progress::Running {
-        progress: 0.9,
-        message: "adding noise".into(),
-    });
-    let released = match exact {
+    let result = match exact {
         Exact::Vocabulary { concepts, counts } => plan
             .release_vocabulary(&concepts, &counts, rng)
             .map(|r| r.to_json()),
         Exact::Counts(counts) => plan.release_counts(counts, rng).map(|r| r.to_bytes()),
     };
-    match released {
-        Ok(result) => Outcome::Done {
-            charges: vec![charge],
-            result,
-        },
-        Err(e) => Outcome::Failed(format!(
-            "{e}; the charge (ledger entry {}) stands and nothing was released",
-            charge.seq
-        )),
-    }
+    super::released(charge, result)
 }
 
 /// The exact (secret) statistic of a round, waiting for its charge.

@@ -35,7 +35,10 @@ fn main() {
         generator.config().dim_text,
         generator.config().rank
     );
-    println!("{:>12} {:>6} {:>14} {:>14}", "epsilon", "sites", "sin θ image", "sin θ text");
+    println!(
+        "{:>12} {:>6} {:>14} {:>14}",
+        "epsilon", "sites", "sin θ image", "sin θ text"
+    );
     for epsilon in [None, Some(1.0), Some(3.0), Some(8.0)] {
         // Non-private: the same sums with (effectively) no noise: ε = 1e6.
         let eps = epsilon.unwrap_or(1e6);

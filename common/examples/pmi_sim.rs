@@ -14,16 +14,41 @@ fn main() {
     let t0 = std::time::Instant::now();
     let g = Generator::new(EhrConfig::default());
     let vocab = g.vocabulary();
-    let sites: Vec<_> = (0..3).map(|s| synthetic_timelines(vocab, &g.site(s, patients))).collect();
-    let pairs: Vec<KnownPair> = vocab.related_pairs().iter().map(|p| {
-        let (a, b) = (&vocab.concepts[p.a], &vocab.concepts[p.b]);
-        KnownPair { a: (a.system.as_str().into(), a.code.clone()), b: (b.system.as_str().into(), b.code.clone()), relation: p.relation.to_string() }
-    }).collect();
-    println!("vocab {} concepts, {} pairs, data {:?}", vocab.concepts.len(), pairs.len(), t0.elapsed());
+    let sites: Vec<_> = (0..3)
+        .map(|s| synthetic_timelines(vocab, &g.site(s, patients)))
+        .collect();
+    let pairs: Vec<KnownPair> = vocab
+        .related_pairs()
+        .iter()
+        .map(|p| {
+            let (a, b) = (&vocab.concepts[p.a], &vocab.concepts[p.b]);
+            KnownPair {
+                a: (a.system.as_str().into(), a.code.clone()),
+                b: (b.system.as_str().into(), b.code.clone()),
+                relation: p.relation.to_string(),
+            }
+        })
+        .collect();
+    println!(
+        "vocab {} concepts, {} pairs, data {:?}",
+        vocab.concepts.len(),
+        pairs.len(),
+        t0.elapsed()
+    );
     let mut rng = SimulationRng::seeded_insecure(5);
     let sim = simulate(&spec, &sites, &pairs, &mut rng).unwrap();
     println!("vocabulary {}", sim.vocabulary.len());
-    println!("federated {:.4} central {:.4} sites {:?} ({:?})", sim.federated.overall.auc.unwrap(), sim.central.overall.auc.unwrap(),
-        sim.single_sites.iter().map(|s| (s.overall.auc.unwrap() * 1e4).round() / 1e4).collect::<Vec<_>>(), t0.elapsed());
-    for r in &sim.federated.relations { println!("  {} {:?}", r.relation, r.auc); }
+    println!(
+        "federated {:.4} central {:.4} sites {:?} ({:?})",
+        sim.federated.overall.auc.unwrap(),
+        sim.central.overall.auc.unwrap(),
+        sim.single_sites
+            .iter()
+            .map(|s| (s.overall.auc.unwrap() * 1e4).round() / 1e4)
+            .collect::<Vec<_>>(),
+        t0.elapsed()
+    );
+    for r in &sim.federated.relations {
+        println!("  {} {:?}", r.relation, r.auc);
+    }
 }

@@ -340,8 +340,8 @@ impl ContrastiveRelease {
 
     /// Parses and checks a release: length, finiteness, positive noise.
     pub fn from_json(bytes: &[u8]) -> Result<ContrastiveRelease, ContrastiveError> {
-        let r: ContrastiveRelease = serde_json::from_slice(bytes)
-            .map_err(|e| ContrastiveError::Release(e.to_string()))?;
+        let r: ContrastiveRelease =
+            serde_json::from_slice(bytes).map_err(|e| ContrastiveError::Release(e.to_string()))?;
         let layout = Layout { d1: r.d1, d2: r.d2 };
         if r.d1 == 0 || r.d2 == 0 || r.values.len() != layout.len() {
             return Err(ContrastiveError::Release(format!(

@@ -56,7 +56,10 @@ fn federated_embeddings_at_epsilon_one_are_close_to_the_central_ceiling() {
         "federated AUC {federated:.4} is more than 0.03 below the central {central:.4}"
     );
     for s in &singles {
-        assert!(federated > *s, "federated {federated:.4} vs a single site {s:.4}");
+        assert!(
+            federated > *s,
+            "federated {federated:.4} vs a single site {s:.4}"
+        );
     }
     assert!(
         sim.federated.overall.pairs_used * 10 >= pairs.len() * 9,

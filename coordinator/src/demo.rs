@@ -366,7 +366,8 @@ async fn encoder_angles(
         &mut std::io::sink(),
     )
     .await?;
-    let model = silo_common::tensorfile::read_safetensors(&std::fs::read(dir.join("model.safetensors"))?)?;
+    let model =
+        silo_common::tensorfile::read_safetensors(&std::fs::read(dir.join("model.safetensors"))?)?;
     let get = |name: &str| -> Result<_> {
         let t = model
             .iter()
@@ -475,7 +476,11 @@ fn write_site_toml(dir: &Path, site: &str, format: &str, url: &str) -> Result<Pa
          epsilon_budget = 6.0\n\
          delta = 1e-5\n",
         kind = format,
-        unit = if format == "omop" { "person_id" } else { "Patient" },
+        unit = if format == "omop" {
+            "person_id"
+        } else {
+            "Patient"
+        },
         dictionary = if format == "fhir" {
             format!("dictionary = \"data/{site}/dictionary.csv\"\n")
         } else {

@@ -190,7 +190,9 @@ pub(crate) fn write_site(root: &Path, pki: &Pki, coordinator: &str, setup: SiteS
 
     let ehr = setup
         .ehr
-        .map(|(patients, format)| write_ehr(&dir, setup.index, patients, format, setup.epsilon_budget))
+        .map(|(patients, format)| {
+            write_ehr(&dir, setup.index, patients, format, setup.epsilon_budget)
+        })
         .unwrap_or_default();
     let pairs = setup
         .pairs
@@ -261,7 +263,11 @@ fn write_ehr(dir: &Path, index: usize, patients: usize, format: EhrFormat, budge
     for (name, text) in files {
         std::fs::write(folder.join(name), text).expect("ehr table");
     }
-    let unit = if format == EhrFormat::Omop { "person_id" } else { "Patient" };
+    let unit = if format == EhrFormat::Omop {
+        "person_id"
+    } else {
+        "Patient"
+    };
     format!(
         "[[datasets]]\n\
          name = \"{EHR_DATASET}\"\n\

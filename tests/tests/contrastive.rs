@@ -22,7 +22,11 @@ async fn run(admin: &mut Admin, sites: &[&str]) -> (f64, f64) {
     let done = jobs::wait_for_end(admin, &id).await;
     assert_eq!(done.state, "succeeded", "{} {:?}", done.reason, done.sites);
     let files = jobs::result_files(admin, &id).await.unwrap();
-    let model = &files.iter().find(|(n, _)| n == "model.safetensors").unwrap().1;
+    let model = &files
+        .iter()
+        .find(|(n, _)| n == "model.safetensors")
+        .unwrap()
+        .1;
     let tensors = read_safetensors(model).unwrap();
     let get = |name: &str| {
         let t = tensors.iter().find(|t| t.name == name).unwrap();

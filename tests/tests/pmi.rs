@@ -61,7 +61,10 @@ async fn three_hospitals_learn_concept_embeddings_that_beat_each_alone() {
     // The report composes each site's two releases (not their plain sum).
     for (site, e) in report["epsilon_spent"].as_object().unwrap() {
         let e = e.as_f64().unwrap();
-        assert!(e <= 2.0 + 1e-6 && e > 1.5, "{site}: the job's composed ε is {e}");
+        assert!(
+            e <= 2.0 + 1e-6 && e > 1.5,
+            "{site}: the job's composed ε is {e}"
+        );
     }
 
     // Two charges per site (vocabulary, counts), composing to at most the job's ε.

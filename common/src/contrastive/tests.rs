@@ -3,8 +3,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use super::*;
-use crate::privacy::noise::SimulationRng;
 use crate::privacy::AccountantKind;
+use crate::privacy::noise::SimulationRng;
 use crate::synth::pairs::sin_theta as angle_to;
 
 fn spec(epsilon: f64, params: &str) -> JobSpec {
@@ -48,7 +48,9 @@ impl Model {
         let (d1, d2, r) = (self.u1.nrows(), self.u2.nrows(), self.u1.ncols());
         let (mut image, mut text) = (Vec::new(), Vec::new());
         for _ in 0..n {
-            let z: Vec<f64> = (0..r).map(|k| gaussian(&mut rng) * (1.0 + k as f64 * 0.3) / 3.0).collect();
+            let z: Vec<f64> = (0..r)
+                .map(|k| gaussian(&mut rng) * (1.0 + k as f64 * 0.3) / 3.0)
+                .collect();
             for a in 0..d1 {
                 let v: f64 = (0..r).map(|k| self.u1[(a, k)] * z[k]).sum::<f64>();
                 image.push((v + 0.05 * gaussian(&mut rng)) as f32);
@@ -76,7 +78,10 @@ fn features<'a>(image: &'a [f32], text: &'a [f32], d1: usize, d2: usize) -> Feat
 #[test]
 fn the_release_meets_the_target_and_states_sensitivity_two() {
     let plan = ContrastivePlan::new(&spec(1.0, "")).unwrap();
-    let eps = AccountantKind::Pld.build().epsilon(&plan.events(), 1e-5).unwrap();
+    let eps = AccountantKind::Pld
+        .build()
+        .epsilon(&plan.events(), 1e-5)
+        .unwrap();
     assert!(eps <= 1.0 + 1e-6 && eps > 0.97, "{eps}");
     assert_eq!(plan.mechanism().l2_sensitivity(), 2.0);
 }
@@ -144,11 +149,17 @@ fn encoders_recover_the_subspaces_and_improve_with_more_sites() {
     let refs: Vec<&ContrastiveRelease> = releases.iter().collect();
     let angle = |k: usize| {
         let e = encoders(&refs[..k], 1.0, r, 0).unwrap();
-        (angle_to(model.u1.as_ref(), e.image.as_ref()).unwrap(), angle_to(model.u2.as_ref(), e.text.as_ref()).unwrap())
+        (
+            angle_to(model.u1.as_ref(), e.image.as_ref()).unwrap(),
+            angle_to(model.u2.as_ref(), e.text.as_ref()).unwrap(),
+        )
     };
     let (one_x, one_y) = angle(1);
     let (six_x, six_y) = angle(6);
-    assert!(six_x < one_x && six_y < one_y, "one site {one_x},{one_y}; six {six_x},{six_y}");
+    assert!(
+        six_x < one_x && six_y < one_y,
+        "one site {one_x},{one_y}; six {six_x},{six_y}"
+    );
     assert!(six_x < 0.3 && six_y < 0.3, "{six_x} {six_y}");
     // A random subspace is far.
     let mut g = ChaCha20Rng::seed_from_u64(5);

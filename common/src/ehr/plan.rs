@@ -156,9 +156,12 @@ impl PmiPlan {
         self.selection.map_or_else(Vec::new, |s| {
             vec![
                 Composition::new(s.mechanism.event(), 1),
-                Composition::new(PrivacyEvent::Threshold {
-                    delta: s.failure_delta,
-                }, 1),
+                Composition::new(
+                    PrivacyEvent::Threshold {
+                        delta: s.failure_delta,
+                    },
+                    1,
+                ),
             ]
         })
     }
@@ -282,7 +285,9 @@ impl PmiPlan {
         drop(exact.counts);
         self.counts.release_f32(&mut counts, rng)?;
         if counts.iter().any(|c| !c.is_finite()) {
-            return Err(PlanError::Release("noise produced a non-finite count".into()));
+            return Err(PlanError::Release(
+                "noise produced a non-finite count".into(),
+            ));
         }
         Ok(CountsRelease {
             header: CountsHeader {
@@ -358,7 +363,9 @@ impl CountsRelease {
             return Err(bad("expected the SILOPMI1 format".into()));
         }
         let len = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize;
-        let body = bytes.get(12..12 + len).ok_or_else(|| bad("truncated header".into()))?;
+        let body = bytes
+            .get(12..12 + len)
+            .ok_or_else(|| bad("truncated header".into()))?;
         let header: CountsHeader =
             serde_json::from_slice(body).map_err(|e| bad(format!("header: {e}")))?;
         if !(header.noise_std.is_finite() && header.noise_std > 0.0) {

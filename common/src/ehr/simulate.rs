@@ -27,7 +27,9 @@ pub fn embedding_map(
         .map(|(i, k)| {
             (
                 k.clone(),
-                (0..embedding.dim()).map(|c| embedding.vectors[(i, c)]).collect(),
+                (0..embedding.dim())
+                    .map(|c| embedding.vectors[(i, c)])
+                    .collect(),
             )
         })
         .collect()
@@ -96,11 +98,12 @@ pub fn simulate<R: NoiseSource + ?Sized>(
         let exact = cooccur::count(t, &map, vocabulary.len(), cparams, s as u64, &mut |_| {});
         counts.push(plan.release_counts(exact, rng)?);
     }
-    let evaluate = |vocab: &[ConceptKey], pooled: &PooledCounts| -> Result<EmbeddingReport, SimulationError> {
-        let (embedding, _) = embed_pooled(pooled, &params)?;
-        evaluate_embeddings(&embedding_map(vocab, &embedding), pairs, 7)
-            .map_err(|e| SimulationError::Eval(e.to_string()))
-    };
+    let evaluate =
+        |vocab: &[ConceptKey], pooled: &PooledCounts| -> Result<EmbeddingReport, SimulationError> {
+            let (embedding, _) = embed_pooled(pooled, &params)?;
+            evaluate_embeddings(&embedding_map(vocab, &embedding), pairs, 7)
+                .map_err(|e| SimulationError::Eval(e.to_string()))
+        };
     let all: Vec<&CountsRelease> = counts.iter().collect();
     let federated = evaluate(&vocabulary, &PooledCounts::from_releases(&all)?)?;
     let single_sites = counts

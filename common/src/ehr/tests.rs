@@ -39,7 +39,14 @@ fn dates_parse_as_days_since_the_epoch() {
         let iso = crate::synth::ehr::omop::iso_date(day);
         assert_eq!(parse_day(&iso), Some(day), "{iso}");
     }
-    for bad in ["", "2021-02-29", "2021-13-01", "21-01-01", "2021/01/01", "2021-01-01X"] {
+    for bad in [
+        "",
+        "2021-02-29",
+        "2021-13-01",
+        "21-01-01",
+        "2021/01/01",
+        "2021-01-01X",
+    ] {
         assert_eq!(parse_day(bad), None, "{bad}");
     }
 }
@@ -205,7 +212,10 @@ mod vocabulary {
         assert_eq!(top[1].1, 12.0);
         assert_eq!(select_top_k(&[&a], 10).len(), 3);
         let tie = release(&[("z", 4.0), ("y", 4.0)]);
-        let codes: Vec<String> = select_top_k(&[&tie], 2).into_iter().map(|(k, _)| k.1).collect();
+        let codes: Vec<String> = select_top_k(&[&tie], 2)
+            .into_iter()
+            .map(|(k, _)| k.1)
+            .collect();
         assert_eq!(codes, ["y", "z"]);
     }
 
@@ -222,7 +232,8 @@ mod vocabulary {
 
     #[test]
     fn concept_lists_parse_with_an_optional_header_and_name_bad_lines() {
-        let list = parse_concept_list("system,code\nICD10CM,E11.9\n\nLOINC, 4548-4 ,extra\n").unwrap();
+        let list =
+            parse_concept_list("system,code\nICD10CM,E11.9\n\nLOINC, 4548-4 ,extra\n").unwrap();
         assert_eq!(list[1], ("LOINC".to_string(), "4548-4".to_string()));
         let err = parse_concept_list("ICD10CM,E11.9\nICD10CM\n").unwrap_err();
         assert!(err.starts_with("line 2"), "{err}");
@@ -237,8 +248,8 @@ mod vocabulary {
 mod plan {
     use super::super::cooccur::Cooccurrence;
     use super::super::plan::*;
-    use crate::privacy::noise::SimulationRng;
     use crate::privacy::AccountantKind;
+    use crate::privacy::noise::SimulationRng;
     use crate::spec::JobSpec;
 
     fn spec(params: &str) -> JobSpec {
@@ -253,7 +264,11 @@ mod plan {
 
     #[test]
     fn both_releases_together_meet_the_target() {
-        for params in ["", "vocabulary = \"c.csv\"\n", "selection_share = 0.3\nmax_pairs_per_patient = 50\n"] {
+        for params in [
+            "",
+            "vocabulary = \"c.csv\"\n",
+            "selection_share = 0.3\nmax_pairs_per_patient = 50\n",
+        ] {
             let plan = PmiPlan::new(&spec(params)).unwrap();
             let events = plan.all_events();
             for kind in [AccountantKind::Pld, AccountantKind::Rdp] {
@@ -270,7 +285,12 @@ mod plan {
         assert_eq!(with.rounds(), 2);
         let s = with.selection().unwrap();
         assert!(s.threshold > 1.0 + 4.0 * s.mechanism.sigma(), "{s:?}");
-        assert_eq!(PmiPlan::new(&spec("vocabulary = \"c.csv\"\n")).unwrap().rounds(), 1);
+        assert_eq!(
+            PmiPlan::new(&spec("vocabulary = \"c.csv\"\n"))
+                .unwrap()
+                .rounds(),
+            1
+        );
     }
 
     #[test]

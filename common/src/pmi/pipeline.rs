@@ -134,7 +134,10 @@ pub fn embed_pooled(
     )?;
     drop(counts);
     let rank = params.dim.min(n.saturating_sub(1)).max(1);
-    let embedding = embed(m.as_ref(), &RandomizedSvd::new(rank).with_seed(params.svd_seed))?;
+    let embedding = embed(
+        m.as_ref(),
+        &RandomizedSvd::new(rank).with_seed(params.svd_seed),
+    )?;
     let stats = PipelineStats {
         cutoff,
         noise_std: pooled.noise_std,

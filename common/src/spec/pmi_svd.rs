@@ -115,11 +115,14 @@ impl PmiSvdParams {
             serde_json::Value::Null => serde_json::Value::Object(Default::default()),
             v => v.clone(),
         };
-        let params: PmiSvdParams = serde_json::from_value(value)
-            .map_err(|e| vec![issue("params", e.to_string())])?;
+        let params: PmiSvdParams =
+            serde_json::from_value(value).map_err(|e| vec![issue("params", e.to_string())])?;
         let mut issues = Vec::new();
         if params.window_days == 0 {
-            issues.push(issue("params.window_days", "expected at least 1 day".into()));
+            issues.push(issue(
+                "params.window_days",
+                "expected at least 1 day".into(),
+            ));
         }
         if params.dim == 0 {
             issues.push(issue("params.dim", "expected at least 1".into()));
@@ -178,7 +181,10 @@ impl PmiSvdParams {
             ("params.selection_delta_share", params.selection_delta_share),
         ] {
             if !(value > 0.0 && value < 1.0) {
-                issues.push(issue(field, format!("{value}: expected a number in (0, 1)")));
+                issues.push(issue(
+                    field,
+                    format!("{value}: expected a number in (0, 1)"),
+                ));
             }
         }
         if !(params.noise_cutoff.is_finite() && params.noise_cutoff >= 0.0) {
@@ -204,9 +210,15 @@ impl PmiSvdParams {
     pub fn vocabulary_source(&self) -> Result<VocabularySource, String> {
         let v = self.vocabulary.trim();
         if let Some(k) = v.strip_prefix("top:") {
-            return k.trim().parse::<usize>().map(VocabularySource::Top).map_err(|_| {
-                format!("{v:?}: expected top:K with K a whole number, or the path of a concept CSV")
-            });
+            return k
+                .trim()
+                .parse::<usize>()
+                .map(VocabularySource::Top)
+                .map_err(|_| {
+                    format!(
+                        "{v:?}: expected top:K with K a whole number, or the path of a concept CSV"
+                    )
+                });
         }
         if v.is_empty() {
             return Err("expected top:K or the path of a concept CSV".into());

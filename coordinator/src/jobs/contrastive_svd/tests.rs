@@ -16,8 +16,12 @@ fn spec() -> JobSpec {
 
 /// A site's release over deterministic features of dimension 4 (image) and 3 (text).
 fn release(plan: &ContrastivePlan, n: usize, rng: &mut SimulationRng) -> Vec<u8> {
-    let image: Vec<f32> = (0..n * 4).map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0).collect();
-    let text: Vec<f32> = (0..n * 3).map(|i| ((i * 5 % 7) as f32 - 3.0) / 10.0).collect();
+    let image: Vec<f32> = (0..n * 4)
+        .map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0)
+        .collect();
+    let text: Vec<f32> = (0..n * 3)
+        .map(|i| ((i * 5 % 7) as f32 - 3.0) / 10.0)
+        .collect();
     let exact = plan
         .sums(&Features {
             image: &image,
@@ -39,8 +43,10 @@ fn one_round_gives_linear_encoders_in_a_safetensors_file() {
     let mut rng = SimulationRng::seeded_insecure(4);
     job.plan_round(1).unwrap();
     assert!(job.plan_round(2).is_err());
-    job.on_result(1, "a", &release(&plan, 50, &mut rng)).unwrap();
-    job.on_result(1, "b", &release(&plan, 80, &mut rng)).unwrap();
+    job.on_result(1, "a", &release(&plan, 50, &mut rng))
+        .unwrap();
+    job.on_result(1, "b", &release(&plan, 80, &mut rng))
+        .unwrap();
     job.end_round(1).unwrap();
     let out = job
         .finalize(&FinalizeContext {

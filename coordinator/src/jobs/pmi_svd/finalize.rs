@@ -116,7 +116,10 @@ pub(super) fn finalize(inp: Inputs<'_>) -> Result<JobOutput, JobError> {
     report_text.push(b'\n');
     Ok(JobOutput {
         files: vec![
-            ("embeddings.csv".into(), embeddings_csv(inp.vocabulary, &embedding)),
+            (
+                "embeddings.csv".into(),
+                embeddings_csv(inp.vocabulary, &embedding),
+            ),
             ("embeddings.npy".into(), npy_f32(&embedding)),
             ("report.json".into(), report_text),
         ],

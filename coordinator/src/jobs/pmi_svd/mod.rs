@@ -105,12 +105,8 @@ impl PmiSvd {
                     vocabulary.len()
                 )
             }),
-            (h.noise_std < planned * (1.0 - NOISE_SLACK)).then(|| {
-                format!(
-                    "noise std {} is below the planned {planned}",
-                    h.noise_std
-                )
-            }),
+            (h.noise_std < planned * (1.0 - NOISE_SLACK))
+                .then(|| format!("noise std {} is below the planned {planned}", h.noise_std)),
             (h.window_days != params.window_days).then(|| {
                 format!(
                     "window of {} days, the job asked for {}",
@@ -179,10 +175,7 @@ impl JobKind for PmiSvd {
     fn on_result(&mut self, round: u32, site: &str, result: &[u8]) -> Result<(), JobError> {
         if self.is_vocabulary_round(round) {
             let release = VocabularyRelease::from_json(result).map_err(JobError::InvalidResult)?;
-            let planned = self
-                .plan
-                .selection()
-                .map_or(0.0, |s| s.mechanism.sigma());
+            let planned = self.plan.selection().map_or(0.0, |s| s.mechanism.sigma());
             if release.noise_std < planned * (1.0 - NOISE_SLACK) {
                 return Err(JobError::InvalidResult(format!(
                     "vocabulary noise std {} is below the planned {planned}",

@@ -41,7 +41,12 @@ fn spec(f: &Federation, params: &str) -> JobSpec {
 }
 
 /// What a site daemon sends for the counts round, given the vocabulary payload.
-fn counts_release(plan: &PmiPlan, t: &Timelines, payload: &[u8], rng: &mut SimulationRng) -> Vec<u8> {
+fn counts_release(
+    plan: &PmiPlan,
+    t: &Timelines,
+    payload: &[u8],
+    rng: &mut SimulationRng,
+) -> Vec<u8> {
     let vocabulary: Vec<ConceptKey> = serde_json::from_slice(payload).unwrap();
     let p = plan.params();
     let map = vocabulary_index(&t.concepts, &vocabulary);
@@ -73,15 +78,22 @@ fn two_rounds_from_vocabulary_selection_to_evaluated_embeddings() {
     assert_eq!(params["stage"], "vocabulary");
     for (s, t) in f.sites.iter().enumerate() {
         let counts = cooccur::concept_patients(t, 30, 1);
-        let release = plan.release_vocabulary(&t.concepts, &counts, &mut rng).unwrap();
-        job.on_result(1, &format!("site-{s}"), &release.to_json()).unwrap();
+        let release = plan
+            .release_vocabulary(&t.concepts, &counts, &mut rng)
+            .unwrap();
+        job.on_result(1, &format!("site-{s}"), &release.to_json())
+            .unwrap();
     }
     job.end_round(1).unwrap();
     assert!(job.plan_round(3).is_err());
 
     let round2 = job.plan_round(2).unwrap();
     let vocabulary: Vec<ConceptKey> = serde_json::from_slice(&round2.payload).unwrap();
-    assert!(vocabulary.len() > 100 && vocabulary.len() <= 150, "{}", vocabulary.len());
+    assert!(
+        vocabulary.len() > 100 && vocabulary.len() <= 150,
+        "{}",
+        vocabulary.len()
+    );
     for (s, t) in f.sites.iter().enumerate() {
         let bytes = counts_release(&plan, t, &round2.payload, &mut rng);
         job.on_result(2, &format!("site-{s}"), &bytes).unwrap();
@@ -106,10 +118,17 @@ fn two_rounds_from_vocabulary_selection_to_evaluated_embeddings() {
     let dim = out.summary["dim"].as_u64().unwrap() as usize;
     assert_eq!(npy.len(), 10 + header_len + 4 * vocabulary.len() * dim);
     let report: Value = serde_json::from_slice(&out.files[2].1).unwrap();
-    let auc = report["evaluation"]["federated"]["overall"]["auc"].as_f64().unwrap();
-    let best = report["evaluation"]["best_single_site"]["auc"].as_f64().unwrap();
+    let auc = report["evaluation"]["federated"]["overall"]["auc"]
+        .as_f64()
+        .unwrap();
+    let best = report["evaluation"]["best_single_site"]["auc"]
+        .as_f64()
+        .unwrap();
     assert!(auc > 0.7, "federated AUC {auc}");
-    assert!(auc > best, "federated {auc} must beat the best single site {best}");
+    assert!(
+        auc > best,
+        "federated {auc} must beat the best single site {best}"
+    );
     assert_eq!(report["vocabulary"]["size"], vocabulary.len());
     assert!((out.summary["auc"].as_f64().unwrap() - auc).abs() < 1e-12);
 }
@@ -124,7 +143,10 @@ fn a_vocabulary_file_means_one_round_and_releases_must_match_the_plan() {
         text.push_str(&format!("{s},{c}\n"));
     }
     std::fs::write(&list, text).unwrap();
-    let spec = spec(&f, &format!("vocabulary = {:?}\n", list.display().to_string()));
+    let spec = spec(
+        &f,
+        &format!("vocabulary = {:?}\n", list.display().to_string()),
+    );
     let plan = PmiPlan::new(&spec).unwrap();
     let mut job = PmiSvd::new(&spec).unwrap();
     assert_eq!(job.rounds(), 1);
@@ -145,7 +167,10 @@ fn a_vocabulary_file_means_one_round_and_releases_must_match_the_plan() {
     assert!(job.on_result(1, "a", b"garbage").is_err());
     job.on_result(1, "a", &good).unwrap();
     job.abort_round(1);
-    assert!(job.end_round(1).is_err(), "the aborted attempt is forgotten");
+    assert!(
+        job.end_round(1).is_err(),
+        "the aborted attempt is forgotten"
+    );
     job.on_result(1, "a", &good).unwrap();
     job.end_round(1).unwrap();
 }
@@ -155,5 +180,8 @@ fn unreadable_spec_files_are_named() {
     let f = federation(10);
     let spec = spec(&f, "vocabulary = \"/nonexistent/concepts.csv\"\n");
     let err = PmiSvd::new(&spec).unwrap_err().to_string();
-    assert!(err.contains("params.vocabulary") && err.contains("/nonexistent/concepts.csv"), "{err}");
+    assert!(
+        err.contains("params.vocabulary") && err.contains("/nonexistent/concepts.csv"),
+        "{err}"
+    );
 }

@@ -164,15 +164,8 @@ pub struct ContrastivePlan {
 impl ContrastivePlan {
     /// Validates the spec and calibrates the Gaussian.
     pub fn new(spec: &JobSpec) -> Result<ContrastivePlan, ContrastiveError> {
-        let params = ContrastiveSvdParams::from_spec(spec).map_err(|issues| {
-            ContrastiveError::Spec(
-                issues
-                    .iter()
-                    .map(|i| format!("{}: {}", i.field, i.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        let params = ContrastiveSvdParams::from_spec(spec)
+            .map_err(|issues| ContrastiveError::Spec(crate::spec::describe(&issues)))?;
         let delta = spec
             .privacy
             .delta

@@ -79,15 +79,8 @@ pub struct PmiPlan {
 impl PmiPlan {
     /// Validates the spec's params and calibrates both releases.
     pub fn new(spec: &JobSpec) -> Result<PmiPlan, PlanError> {
-        let params = PmiSvdParams::from_spec(spec).map_err(|issues| {
-            PlanError::Spec(
-                issues
-                    .iter()
-                    .map(|i| format!("{}: {}", i.field, i.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        let params = PmiSvdParams::from_spec(spec)
+            .map_err(|issues| PlanError::Spec(crate::spec::describe(&issues)))?;
         let epsilon = spec.privacy.epsilon;
         let delta = spec
             .privacy

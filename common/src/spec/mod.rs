@@ -149,12 +149,21 @@ pub struct SpecIssue {
 
 /// Why a spec was refused: every problem found, not only the first.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("{origin}: {}", .issues.iter().map(|i| format!("{}: {}", i.field, i.message)).collect::<Vec<_>>().join("; "))]
+#[error("{origin}: {}", describe(.issues))]
 pub struct SpecError {
     /// Where the spec came from (a file path, or `job spec`).
     pub origin: String,
     /// The problems, in field order.
     pub issues: Vec<SpecIssue>,
+}
+
+/// The issues as one line: `field: message; field: message`.
+pub fn describe(issues: &[SpecIssue]) -> String {
+    issues
+        .iter()
+        .map(|i| format!("{}: {}", i.field, i.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl JobSpec {

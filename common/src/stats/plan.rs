@@ -154,15 +154,8 @@ impl DpStatsPlan {
                 spec.kind
             )));
         }
-        let params = DpStatsParams::from_spec(spec).map_err(|issues| {
-            StatsError::Spec(
-                issues
-                    .iter()
-                    .map(|i| format!("{}: {}", i.field, i.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        let params = DpStatsParams::from_spec(spec)
+            .map_err(|issues| StatsError::Spec(crate::spec::describe(&issues)))?;
         let noise = params.noise_kind(spec);
         let epsilon = spec.privacy.epsilon;
         let m = f64::from(params.max_rows_per_unit);

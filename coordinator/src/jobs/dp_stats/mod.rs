@@ -32,15 +32,8 @@ pub struct DpStats {
 impl DpStats {
     /// The state machine for a validated `dp_stats` spec.
     pub fn new(spec: &JobSpec) -> Result<Self, JobError> {
-        let params = DpStatsParams::from_spec(spec).map_err(|issues| {
-            JobError::Params(
-                issues
-                    .iter()
-                    .map(|i| format!("{}: {}", i.field, i.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+        let params = DpStatsParams::from_spec(spec)
+            .map_err(|issues| JobError::Params(silo_common::spec::describe(&issues)))?;
         Ok(DpStats {
             spec: spec.clone(),
             params,

@@ -11,7 +11,7 @@
 mod randomized_svd;
 
 #[cfg(test)]
-pub(crate) use randomized_svd::gaussian_matrix;
+pub(crate) use randomized_svd::{LuNormalizer, gaussian_matrix};
 pub use randomized_svd::{PowerIterations, RandomizedSvd, TruncatedSvd, randomized_svd};
 
 /// Why a decomposition was refused or failed.

@@ -27,6 +27,7 @@ fn deploy_site_configs_only_lack_the_files_a_deployment_creates() {
                     "datasets[0].path",
                     "datasets[1].path",
                     "datasets[1].dictionary",
+                    "datasets[2].path",
                 ]
                 .contains(&issue.field.as_str());
                 assert!(

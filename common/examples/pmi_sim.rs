@@ -17,18 +17,7 @@ fn main() {
     let sites: Vec<_> = (0..3)
         .map(|s| synthetic_timelines(vocab, &g.site(s, patients)))
         .collect();
-    let pairs: Vec<KnownPair> = vocab
-        .related_pairs()
-        .iter()
-        .map(|p| {
-            let (a, b) = (&vocab.concepts[p.a], &vocab.concepts[p.b]);
-            KnownPair {
-                a: (a.system.as_str().into(), a.code.clone()),
-                b: (b.system.as_str().into(), b.code.clone()),
-                relation: p.relation.to_string(),
-            }
-        })
-        .collect();
+    let pairs: Vec<KnownPair> = vocab.known_pairs();
     println!(
         "vocab {} concepts, {} pairs, data {:?}",
         vocab.concepts.len(),

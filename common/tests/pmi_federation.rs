@@ -29,18 +29,7 @@ fn federated_embeddings_at_epsilon_one_are_close_to_the_central_ceiling() {
     let sites: Vec<_> = (0..3)
         .map(|s| synthetic_timelines(vocab, &generator.site(s, 100_000)))
         .collect();
-    let pairs: Vec<KnownPair> = vocab
-        .related_pairs()
-        .iter()
-        .map(|p| {
-            let (a, b) = (&vocab.concepts[p.a], &vocab.concepts[p.b]);
-            KnownPair {
-                a: (a.system.as_str().into(), a.code.clone()),
-                b: (b.system.as_str().into(), b.code.clone()),
-                relation: p.relation.to_string(),
-            }
-        })
-        .collect();
+    let pairs: Vec<KnownPair> = vocab.known_pairs();
     let mut rng = SimulationRng::seeded_insecure(2026);
     let sim = simulate(&spec, &sites, &pairs, &mut rng).unwrap();
     let federated = sim.federated.overall.auc.unwrap();

@@ -169,10 +169,7 @@ pub fn synthetic_timelines(
     let mut b = super::TimelineBuilder::new();
     for e in &site.events {
         let c = &vocabulary.concepts[e.concept as usize];
-        let modality = match c.system.modality() {
-            crate::synth::ehr::Modality::Note => super::Modality::Note,
-            _ => super::Modality::Code,
-        };
+        let modality = c.system.modality();
         let p = b.patient(&e.person_id.to_string());
         let k = b.concept(c.system.as_str(), &c.code, modality);
         b.push(p, e.day, k);

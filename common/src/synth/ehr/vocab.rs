@@ -15,24 +15,9 @@ use super::gaussian;
 /// First synthetic concept id: OMOP reserves ids from 2 000 000 000 for local concepts.
 pub const FIRST_CONCEPT_ID: u64 = 2_000_000_000;
 
-/// The two modalities of the paper: coded (structured) data and concepts from notes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Modality {
-    /// Structured codes: conditions, drugs, labs.
-    Code,
-    /// Concepts extracted from clinical notes by NLP (UMLS-style CUIs).
-    Note,
-}
-
-impl Modality {
-    /// Lower-case name used in CSV files and summaries.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Modality::Code => "code",
-            Modality::Note => "note",
-        }
-    }
-}
+/// The two modalities of the paper (coded data and note concepts): the same type as the
+/// site timelines use.
+pub use crate::ehr::Modality;
 
 /// The coding system of a concept; each maps to one OMOP table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -232,6 +217,21 @@ impl Vocabulary {
             }
         }
         pairs
+    }
+
+    /// The related pairs as the evaluation reads them (`(system, code)` keys).
+    pub fn known_pairs(&self) -> Vec<crate::eval::KnownPair> {
+        self.related_pairs()
+            .iter()
+            .map(|p| {
+                let (a, b) = (&self.concepts[p.a], &self.concepts[p.b]);
+                crate::eval::KnownPair {
+                    a: (a.system.as_str().to_string(), a.code.clone()),
+                    b: (b.system.as_str().to_string(), b.code.clone()),
+                    relation: p.relation.to_string(),
+                }
+            })
+            .collect()
     }
 
     /// `pairs.csv`: `system_a,code_a,system_b,code_b,relation`.

@@ -382,6 +382,99 @@ impl Encoders {
     }
 }
 
+/// Retrieval and zero-shot accuracy of encoders on a labelled evaluation set.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RetrievalReport {
+    /// Evaluation pairs.
+    pub pairs: usize,
+    /// Image → text: fraction of images whose own caption ranks first.
+    pub recall_at_1: f64,
+    /// … among the top 5.
+    pub recall_at_5: f64,
+    /// … among the top 10.
+    pub recall_at_10: f64,
+    /// Fraction of images whose nearest class prompt is their label (with labels and
+    /// prompts).
+    pub zero_shot_accuracy: Option<f64>,
+    /// The accuracy of guessing: 1 / classes.
+    pub zero_shot_chance: Option<f64>,
+}
+
+impl Encoders {
+    /// Embeds row-major `rows` (each of length `w.nrows()`) as unit vectors of Σ^½ Wᵀ x.
+    fn embed(&self, w: &Mat<f64>, rows: &[f32]) -> Vec<Vec<f64>> {
+        let (d, r) = (w.nrows(), w.ncols());
+        rows.chunks_exact(d)
+            .map(|x| {
+                let mut z: Vec<f64> = (0..r)
+                    .map(|k| {
+                        let dot: f64 = (0..d).map(|a| w[(a, k)] * f64::from(x[a])).sum();
+                        dot * self.singular_values[k].max(0.0).sqrt()
+                    })
+                    .collect();
+                let norm = z.iter().map(|v| v * v).sum::<f64>().sqrt();
+                if norm > 0.0 {
+                    z.iter_mut().for_each(|v| *v /= norm);
+                }
+                z
+            })
+            .collect()
+    }
+
+    /// Image → text retrieval on `image`/`text` (row-major, matched by row) and, with
+    /// `labels` and class `prompts` (text features [K, d2] with their class ids), zero-shot
+    /// classification of the images. Shapes are the caller's to check.
+    pub fn evaluate(
+        &self,
+        image: &[f32],
+        text: &[f32],
+        labels: Option<&[i64]>,
+        prompts: Option<(&[f32], &[i64])>,
+    ) -> RetrievalReport {
+        let zi = self.embed(&self.image, image);
+        let zt = self.embed(&self.text, text);
+        let n = zi.len().min(zt.len());
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        let mut hits = [0usize; 3];
+        for i in 0..n {
+            let own = dot(&zi[i], &zt[i]);
+            let rank = (0..n)
+                .filter(|&j| j != i && dot(&zi[i], &zt[j]) > own)
+                .count();
+            for (h, k) in hits.iter_mut().zip([1, 5, 10]) {
+                *h += usize::from(rank < k);
+            }
+        }
+        let frac = |h: usize| if n == 0 { 0.0 } else { h as f64 / n as f64 };
+        let (mut accuracy, mut chance) = (None, None);
+        if let (Some(labels), Some((prompt_rows, classes))) = (labels, prompts) {
+            let zp = self.embed(&self.text, prompt_rows);
+            let correct = zi
+                .iter()
+                .zip(labels)
+                .filter(|(z, label)| {
+                    let best = zp
+                        .iter()
+                        .enumerate()
+                        .max_by(|a, b| dot(z, a.1).total_cmp(&dot(z, b.1)))
+                        .map(|(c, _)| classes[c]);
+                    best == Some(**label)
+                })
+                .count();
+            accuracy = Some(frac(correct));
+            chance = (!classes.is_empty()).then(|| 1.0 / classes.len() as f64);
+        }
+        RetrievalReport {
+            pairs: n,
+            recall_at_1: frac(hits[0]),
+            recall_at_5: frac(hits[1]),
+            recall_at_10: frac(hits[2]),
+            zero_shot_accuracy: accuracy,
+            zero_shot_chance: chance,
+        }
+    }
+}
+
 fn row_major_f32(m: &Mat<f64>) -> Vec<f32> {
     (0..m.nrows())
         .flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)] as f32))

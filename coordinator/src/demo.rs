@@ -154,6 +154,14 @@ pub async fn run(out_dir: &Path, out: &mut impl Write) -> Result<()> {
         )?;
     }
     std::fs::write(
+        out_dir.join("data").join("pairs-eval.safetensors"),
+        silo_common::synth::pairs::to_safetensors(&pairs.site(1000, 2000, 0)),
+    )?;
+    std::fs::write(
+        out_dir.join("data").join("pairs-class-prompts.safetensors"),
+        silo_common::synth::pairs::class_prompts_safetensors(&pairs),
+    )?;
+    std::fs::write(
         out_dir.join("data").join("pairs-truth.safetensors"),
         silo_common::synth::pairs::truth_safetensors(&pairs),
     )?;
@@ -514,7 +522,8 @@ fn write_specs(dir: &Path) -> Result<Vec<PathBuf>> {
     let linear = "# Linear image and text encoders from one round of noisy contrastive sums.\n\
         kind = \"contrastive_svd\"\nname = \"linear-encoders\"\ndataset = \"pairs\"\nsites = \"all\"\nmin_sites = 2\n\
         [privacy]\nepsilon = 2.0\ndelta = 1e-5\n\
-        [params]\nrank = 8\nclip_norm = 1.5\nlambda = 1.0\n";
+        [params]\nrank = 8\nclip_norm = 1.5\nlambda = 1.0\n\
+        eval = \"../data/pairs-eval.safetensors\"\nclass_prompts = \"../data/pairs-class-prompts.safetensors\"\n";
     let mut paths = Vec::new();
     for (name, text) in [
         ("mean-age.toml", mean),

@@ -56,7 +56,10 @@ fn synth_pairs_writes_sites_prompts_and_truth() {
     let dir = tempfile::tempdir().unwrap();
     let stdout = synth(dir.path(), &["--seed", "7"]);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 5, "{stdout}");
+    assert_eq!(lines.len(), 6, "{stdout}");
+    let eval = read(&dir.path().join("eval.safetensors"));
+    assert_eq!(shape(&eval, "image"), vec![150, 64]);
+    assert_eq!(shape(&eval, "label"), vec![150]);
     assert!(
         lines[0].starts_with(
             "hospital-a: 150 pairs (120 train, 30 test, 15 mismatched), 75 image-only, \

@@ -24,6 +24,14 @@ pub struct ContrastiveSvdParams {
     /// modality means used by the non-matched term).
     #[serde(default = "default_true")]
     pub use_unpaired: bool,
+    /// Optional public evaluation file (safetensors `image`, `text`, optional `label`),
+    /// read by the coordinator: the report gives image → text recall@1/5/10 on it.
+    #[serde(default)]
+    pub eval: Option<String>,
+    /// Optional class prompts (safetensors `text` [K, d2], `label` [K]) for zero-shot
+    /// accuracy on the evaluation file's labels.
+    #[serde(default)]
+    pub class_prompts: Option<String>,
 }
 
 fn default_rank() -> usize {
@@ -69,6 +77,12 @@ impl ContrastiveSvdParams {
             issues.push(issue(
                 "params.lambda",
                 format!("{}: expected a finite number ≥ 0", params.lambda),
+            ));
+        }
+        if params.class_prompts.is_some() && params.eval.is_none() {
+            issues.push(issue(
+                "params.class_prompts",
+                "class prompts need an `eval` file with labels to classify".into(),
             ));
         }
         if spec.privacy.delta.is_none() {

@@ -151,13 +151,18 @@ async fn submit(args: SubmitArgs, out: &mut impl Write) -> Result<()> {
     ended_ok(&last)
 }
 
-/// Files a spec names (`pmi_svd`'s `vocabulary` list and `pairs`) are read by the
+/// Files a spec names (`pmi_svd`'s `vocabulary` list and `pairs`, the image–text jobs'
+/// `eval` and `class_prompts`) are read by the
 /// coordinator: relative paths are made absolute against the spec's folder, and must
 /// exist. The TOML is re-rendered only when a path changed.
 fn absolute_paths(spec: &JobSpec, text: &str, spec_path: &std::path::Path) -> Result<String> {
-    if spec.kind != silo_common::spec::JobKind::PmiSvd {
-        return Ok(text.to_string());
-    }
+    let keys: &[&str] = match spec.kind {
+        silo_common::spec::JobKind::PmiSvd => &["vocabulary", "pairs"],
+        silo_common::spec::JobKind::ContrastiveSvd | silo_common::spec::JobKind::DpClip => {
+            &["eval", "class_prompts"]
+        }
+        _ => return Ok(text.to_string()),
+    };
     let mut doc: toml::Table = toml::from_str(text).map_err(|e| usage(e.to_string()))?;
     let base = spec_path
         .parent()
@@ -165,7 +170,7 @@ fn absolute_paths(spec: &JobSpec, text: &str, spec_path: &std::path::Path) -> Re
         .unwrap_or(std::path::Path::new("."));
     let mut changed = false;
     if let Some(params) = doc.get_mut("params").and_then(toml::Value::as_table_mut) {
-        for key in ["vocabulary", "pairs"] {
+        for &key in keys {
             let Some(value) = params.get(key).and_then(toml::Value::as_str) else {
                 continue;
             };

@@ -6,6 +6,8 @@
 //!   `[n, d1]` and `text` `[n, d2]` f32, `label` and `split` `[n]` i64 (0 = train, 1 = test),
 //!   `image_only` `[m, d1]` and `text_only` `[m, d2]` f32 (omitted when m = 0), ready for a
 //!   `kind = "pairs"` dataset;
+//! - `DIR/eval.safetensors`: a public labelled evaluation set (`image`, `text`, `label`) for
+//!   a job spec's `eval`;
 //! - `DIR/class_prompts.safetensors`: `text` `[K, d2]` f32 and `label` `[K]` i64, the text
 //!   features of each class for zero-shot evaluation (a job spec's `class_prompts`);
 //! - `DIR/truth.safetensors`: the ground-truth `U1` `[d1, r]`, `U2` `[d2, r]` and
@@ -60,6 +62,11 @@ pub struct PairsArgs {
     #[arg(long)]
     pub unpaired: Option<usize>,
 }
+
+/// Site number of the public evaluation set (no real site is numbered this high).
+const EVAL_SITE: usize = 1000;
+/// Pairs in the public evaluation set (fewer when `--pairs` is smaller).
+const EVAL_PAIRS: usize = 2000;
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
@@ -123,6 +130,17 @@ pub fn run(args: PairsArgs, out: &mut impl Write) -> Result<()> {
         path.display(),
         args.classes,
         args.dim_text
+    )?;
+    // A public evaluation set from its own population (site number EVAL_SITE): what a
+    // spec's `eval` names.
+    let eval = generator.site(EVAL_SITE, EVAL_PAIRS.min(args.pairs.max(100)), 0);
+    let path = args.out.join("eval.safetensors");
+    write(&path, &to_safetensors(&eval))?;
+    writeln!(
+        out,
+        "{}: {} public evaluation pairs with labels",
+        path.display(),
+        eval.pairs()
     )?;
     let path = args.out.join("truth.safetensors");
     write(&path, &truth_safetensors(&generator))?;

@@ -542,6 +542,22 @@ fn print_contrastive_svd(summary: &Value, out: &mut impl Write) -> Result<()> {
             .collect();
         writeln!(out, "  singular values: {}", shown.join(", "))?;
     }
+    let eval = &summary["evaluation"]["image_to_text"];
+    if let (Some(r1), Some(r5), Some(r10)) = (
+        eval["recall_at_1"].as_f64(),
+        eval["recall_at_5"].as_f64(),
+        eval["recall_at_10"].as_f64(),
+    ) {
+        write!(
+            out,
+            "  image → text on {} public pairs: recall@1 {r1:.3}, @5 {r5:.3}, @10 {r10:.3}",
+            eval["pairs"]
+        )?;
+        if let Some(acc) = eval["zero_shot_accuracy"].as_f64() {
+            write!(out, "; zero-shot accuracy {acc:.3}")?;
+        }
+        writeln!(out)?;
+    }
     print_epsilon_spent(summary, out)?;
     Ok(())
 }

@@ -84,6 +84,56 @@ fn composed_epsilon(charges: &[&ChargeRecord]) -> Option<f64> {
         .min_by(f64::total_cmp)
 }
 
+/// The releases of the round in progress and of the last closed round, by site: the
+/// bookkeeping every job kind does between `on_result`, `abort_round` and `end_round`.
+#[derive(Clone, Debug)]
+pub struct RoundReleases<T> {
+    pending: BTreeMap<String, T>,
+    accepted: BTreeMap<String, T>,
+}
+
+impl<T> Default for RoundReleases<T> {
+    fn default() -> Self {
+        RoundReleases {
+            pending: BTreeMap::new(),
+            accepted: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T> RoundReleases<T> {
+    /// Records `site`'s release for the round in progress.
+    pub fn add(&mut self, site: &str, release: T) {
+        self.pending.insert(site.to_string(), release);
+    }
+
+    /// Releases recorded so far in the round in progress.
+    pub fn pending(&self) -> &BTreeMap<String, T> {
+        &self.pending
+    }
+
+    /// Forgets the round in progress (an aborted attempt).
+    pub fn abort(&mut self) {
+        self.pending.clear();
+    }
+
+    /// Closes the round: its releases become the accepted ones. Refuses an empty round.
+    pub fn close(&mut self) -> Result<(), JobError> {
+        if self.pending.is_empty() {
+            return Err(JobError::Aggregate(
+                "no site release to close the round with".into(),
+            ));
+        }
+        self.accepted = std::mem::take(&mut self.pending);
+        Ok(())
+    }
+
+    /// The releases of the last closed round.
+    pub fn accepted(&self) -> &BTreeMap<String, T> {
+        &self.accepted
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobOutput {
     /// Files of `data_dir/jobs/<id>/result/`, by name (`report.json`, ...).

@@ -5,14 +5,12 @@
 //! (`image_encoder` [d1, r], `text_encoder` [d2, r], `singular_values` [r]) with
 //! `report.json`.
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 use silo_common::contrastive::{ContrastivePlan, ContrastiveRelease, encoders};
 use silo_common::spec::JobSpec;
 use silo_common::tensorfile::{Tensor, TensorRef, read_safetensors, write_safetensors};
 
-use super::{FinalizeContext, JobError, JobKind, JobOutput, RoundPlan};
+use super::{FinalizeContext, JobError, JobKind, JobOutput, RoundPlan, RoundReleases};
 
 /// Relative slack on the noise a release must carry (float round-trips).
 const NOISE_SLACK: f64 = 1e-6;
@@ -33,8 +31,7 @@ struct EvalSet {
 pub struct ContrastiveSvd {
     plan: ContrastivePlan,
     eval: Option<EvalSet>,
-    pending: BTreeMap<String, ContrastiveRelease>,
-    accepted: BTreeMap<String, ContrastiveRelease>,
+    releases: RoundReleases<ContrastiveRelease>,
 }
 
 impl ContrastiveSvd {
@@ -47,8 +44,7 @@ impl ContrastiveSvd {
         Ok(ContrastiveSvd {
             plan,
             eval,
-            pending: BTreeMap::new(),
-            accepted: BTreeMap::new(),
+            releases: RoundReleases::default(),
         })
     }
 }
@@ -173,7 +169,7 @@ impl JobKind for ContrastiveSvd {
                 self.plan.params().clip_norm
             )));
         }
-        if let Some(other) = self.pending.values().next()
+        if let Some(other) = self.releases.pending().values().next()
             && (other.d1, other.d2) != (release.d1, release.d2)
         {
             return Err(JobError::InvalidResult(format!(
@@ -181,27 +177,21 @@ impl JobKind for ContrastiveSvd {
                 release.d1, release.d2, other.d1, other.d2
             )));
         }
-        self.pending.insert(site.to_string(), release);
+        self.releases.add(site, release);
         Ok(())
     }
 
     fn abort_round(&mut self, _round: u32) {
-        self.pending.clear();
+        self.releases.abort();
     }
 
     fn end_round(&mut self, _round: u32) -> Result<(), JobError> {
-        if self.pending.is_empty() {
-            return Err(JobError::Aggregate(
-                "no site release to close the round with".into(),
-            ));
-        }
-        self.accepted = std::mem::take(&mut self.pending);
-        Ok(())
+        self.releases.close()
     }
 
     fn finalize(&mut self, ctx: &FinalizeContext<'_>) -> Result<JobOutput, JobError> {
         let params = self.plan.params();
-        let releases: Vec<&ContrastiveRelease> = self.accepted.values().collect();
+        let releases: Vec<&ContrastiveRelease> = self.releases.accepted().values().collect();
         let enc = encoders(&releases, params.lambda, params.rank, 0)
             .map_err(|e| JobError::Aggregate(e.to_string()))?;
         let (d1, d2, r) = (enc.image.nrows(), enc.text.nrows(), enc.image.ncols());
@@ -230,7 +220,7 @@ impl JobKind for ContrastiveSvd {
                 },
             ),
         ]);
-        let sites: Vec<&String> = self.accepted.keys().collect();
+        let sites: Vec<&String> = self.releases.accepted().keys().collect();
         let epsilon_spent = ctx.epsilon_spent();
         let evaluation = match &self.eval {
             Some(e) if (e.d1, e.d2) == (d1, d2) => {

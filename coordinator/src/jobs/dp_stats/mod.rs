@@ -11,12 +11,10 @@ mod collect;
 mod finalize;
 mod plan;
 
-use std::collections::BTreeMap;
-
 use silo_common::spec::{DpStatsParams, JobSpec};
 use silo_common::stats::DpStatsRelease;
 
-use super::{FinalizeContext, JobError, JobKind, JobOutput, RoundPlan};
+use super::{FinalizeContext, JobError, JobKind, JobOutput, RoundPlan, RoundReleases};
 
 /// State of one `dp_stats` job.
 #[derive(Debug)]
@@ -24,9 +22,7 @@ pub struct DpStats {
     spec: JobSpec,
     params: DpStatsParams,
     /// Releases of the attempt in progress, by site.
-    pending: BTreeMap<String, DpStatsRelease>,
-    /// Releases of the completed round, by site.
-    accepted: BTreeMap<String, DpStatsRelease>,
+    releases: RoundReleases<DpStatsRelease>,
 }
 
 impl DpStats {
@@ -37,8 +33,7 @@ impl DpStats {
         Ok(DpStats {
             spec: spec.clone(),
             params,
-            pending: BTreeMap::new(),
-            accepted: BTreeMap::new(),
+            releases: RoundReleases::default(),
         })
     }
 }
@@ -54,26 +49,20 @@ impl JobKind for DpStats {
 
     fn on_result(&mut self, _round: u32, site: &str, result: &[u8]) -> Result<(), JobError> {
         let release = collect::check(&self.spec, &self.params, result)?;
-        self.pending.insert(site.to_string(), release);
+        self.releases.add(site, release);
         Ok(())
     }
 
     fn abort_round(&mut self, _round: u32) {
-        self.pending.clear();
+        self.releases.abort();
     }
 
     fn end_round(&mut self, _round: u32) -> Result<(), JobError> {
-        if self.pending.is_empty() {
-            return Err(JobError::Aggregate(
-                "no site release to close the round with".into(),
-            ));
-        }
-        self.accepted = std::mem::take(&mut self.pending);
-        Ok(())
+        self.releases.close()
     }
 
     fn finalize(&mut self, ctx: &FinalizeContext<'_>) -> Result<JobOutput, JobError> {
-        finalize::finalize(ctx, &self.params, &self.accepted)
+        finalize::finalize(ctx, &self.params, self.releases.accepted())
     }
 }
 

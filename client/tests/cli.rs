@@ -3,30 +3,13 @@
 
 mod common;
 
-use std::process::{Command, Output};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use common::{Site, task};
+use common::{Site, silo_site, task, text};
 use silo_client::config::SiteConfig;
 use silo_client::executor::{Executor, Outcome};
 use silo_client::ledger::Ledger;
-
-fn silo_site(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_silo-site"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .env_remove("SILO_DATA_DIR")
-        .env_remove("SILO_COORDINATOR")
-        .env_remove("SILO_NAME")
-        .env_remove("SILO_INSECURE")
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// Runs one real (secure-noise) task through the library so the ledger has an entry.
 fn charge_one(site: &Site, task_id: &str, epsilon: f64) {

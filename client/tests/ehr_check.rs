@@ -2,32 +2,14 @@
 //! modality, the date span and every file read; skipped rows as warnings; unreadable
 //! folders as errors with exit 2.
 
+mod common;
+
+use common::{check, text};
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use silo_common::synth::ehr::omop::{iso_date, tables};
 use silo_common::synth::ehr::{EhrConfig, Generator};
-
-fn silo_site(config: &Path, json: bool) -> Output {
-    let mut args = vec!["check", "--config", config.to_str().unwrap()];
-    if json {
-        args.push("--json");
-    }
-    Command::new(env!("CARGO_BIN_EXE_silo-site"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .env_remove("SILO_DATA_DIR")
-        .env_remove("SILO_COORDINATOR")
-        .env_remove("SILO_NAME")
-        .env_remove("SILO_INSECURE")
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// `site.toml` in `dir` with one `omop` dataset per `(name, folder, privacy unit)`.
 fn write_config(dir: &Path, datasets: &[(&str, &str, &str)]) -> std::path::PathBuf {
@@ -65,7 +47,7 @@ fn check_summarises_an_omop_dataset() {
     let first = site.events.iter().map(|e| e.day).min().unwrap();
     let last = site.events.iter().map(|e| e.day).max().unwrap();
 
-    let out = silo_site(&cfg, false);
+    let out = check(&cfg, false);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     let headline = format!(
@@ -85,7 +67,7 @@ fn check_summarises_an_omop_dataset() {
         "check must not create the data dir"
     );
 
-    let out = silo_site(&cfg, true);
+    let out = check(&cfg, true);
     assert_eq!(out.status.code(), Some(0));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let d = &json["datasets"][0];
@@ -128,7 +110,7 @@ fn check_warns_about_skipped_rows_and_refuses_unreadable_folders() {
          2,201826,2021-02-30\n",
     )
     .unwrap();
-    let out = silo_site(&cfg, false);
+    let out = check(&cfg, false);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(
@@ -162,7 +144,7 @@ fn check_warns_about_skipped_rows_and_refuses_unreadable_folders() {
         "person_id,drug_exposure_start_date\n1,2021-01-01\n",
     )
     .unwrap();
-    let out = silo_site(&cfg, false);
+    let out = check(&cfg, false);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     let errors: Vec<&str> = stderr.lines().collect();
@@ -183,7 +165,7 @@ fn check_warns_about_skipped_rows_and_refuses_unreadable_folders() {
     );
     assert!(text(&out.stdout).contains("not ready: 3 problem(s)"));
 
-    let out = silo_site(&cfg, true);
+    let out = check(&cfg, true);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["datasets"][0]["ehr"]["events"], 1);
     assert!(json["datasets"][1]["ehr"].is_null());

@@ -2,31 +2,13 @@
 //! splits, classes and unpaired rows for a safetensors file and for two `.npy` files;
 //! a file with a NaN refused naming the tensor and row, exit 2.
 
+mod common;
+
+use common::{check, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use silo_common::synth::pairs::{Generator, PairsConfig, to_safetensors};
 use silo_common::tensorfile::{TensorRef, write_npy_f32, write_safetensors};
-
-fn silo_site(config: &Path, json: bool) -> Output {
-    let mut args = vec!["check", "--config", config.to_str().unwrap()];
-    if json {
-        args.push("--json");
-    }
-    Command::new(env!("CARGO_BIN_EXE_silo-site"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .env_remove("SILO_DATA_DIR")
-        .env_remove("SILO_COORDINATOR")
-        .env_remove("SILO_NAME")
-        .env_remove("SILO_INSECURE")
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// `site.toml` in `dir` with one `pairs` dataset per `(name, keys)`; `keys` are the
 /// dataset's file keys as TOML lines (`path = "..."` or `image = ...` and `text = ...`).
@@ -77,7 +59,7 @@ fn check_summarises_a_safetensors_and_an_npy_pairs_dataset() {
     let test = site.test_pairs();
     assert_eq!(test, 24);
 
-    let out = silo_site(&cfg, false);
+    let out = check(&cfg, false);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     let headline = format!(
@@ -109,7 +91,7 @@ fn check_summarises_a_safetensors_and_an_npy_pairs_dataset() {
         "check must not create the data dir"
     );
 
-    let out = silo_site(&cfg, true);
+    let out = check(&cfg, true);
     assert_eq!(out.status.code(), Some(0));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let d = &json["datasets"][0];
@@ -186,7 +168,7 @@ fn check_refuses_non_finite_features_and_mismatched_files() {
             ("junk", "path = \"junk.safetensors\""),
         ],
     );
-    let out = silo_site(&cfg, false);
+    let out = check(&cfg, false);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     let errors: Vec<&str> = stderr.lines().collect();
@@ -210,7 +192,7 @@ fn check_refuses_non_finite_features_and_mismatched_files() {
     );
     assert!(text(&out.stdout).contains("not ready: 3 problem(s)"));
 
-    let out = silo_site(&cfg, true);
+    let out = check(&cfg, true);
     assert_eq!(out.status.code(), Some(2));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(json["datasets"][0]["pairs"].is_null());

@@ -76,3 +76,31 @@ pub fn task(task_id: &str, epsilon: f64, params: &str) -> silo_proto::Task {
         payload: Vec::new(),
     }
 }
+
+/// Runs the `silo-site` binary with `args`, without the environment overrides a
+/// developer's shell might carry.
+pub fn silo_site(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_silo-site"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("SILO_DATA_DIR")
+        .env_remove("SILO_COORDINATOR")
+        .env_remove("SILO_NAME")
+        .env_remove("SILO_INSECURE")
+        .output()
+        .unwrap()
+}
+
+/// `silo-site check --config CONFIG [--json]`.
+pub fn check(config: &Path, json: bool) -> std::process::Output {
+    let mut args = vec!["check", "--config", config.to_str().unwrap()];
+    if json {
+        args.push("--json");
+    }
+    silo_site(&args)
+}
+
+/// Process output as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}

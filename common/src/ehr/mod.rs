@@ -80,6 +80,28 @@ impl Timelines {
         self.offsets.windows(2).map(|w| &self.events[w[0]..w[1]])
     }
 
+    /// Every patient's events named by concept, `(day, system, code)` sorted within each
+    /// patient, patients sorted: a view independent of the order rows were read in and
+    /// of concept numbering, for comparing two loads of the same data.
+    pub fn named_events(&self) -> Vec<Vec<(i32, String, String)>> {
+        let mut out: Vec<Vec<(i32, String, String)>> = self
+            .iter()
+            .map(|events| {
+                let mut named: Vec<(i32, String, String)> = events
+                    .iter()
+                    .map(|e| {
+                        let (system, code) = &self.concepts[e.concept as usize];
+                        (e.day, system.clone(), code.clone())
+                    })
+                    .collect();
+                named.sort();
+                named
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Local summary for `silo-site check` (never sent anywhere).
     pub fn summary(&self) -> TimelineSummary {
         let mut per_modality: HashMap<Modality, (u64, Vec<bool>)> = HashMap::new();

@@ -760,28 +760,6 @@ fn system_labels() {
 // ---------------------------------------------------------------------------------------
 // Round trip through the synthetic generator
 
-/// Per patient, the sorted (day, system, code) events; sorted over patients.
-type Shape = Vec<Vec<(i32, String, String)>>;
-
-fn shape(t: &Timelines) -> Shape {
-    let mut out: Shape = t
-        .iter()
-        .map(|events| {
-            let mut v: Vec<(i32, String, String)> = events
-                .iter()
-                .map(|e| {
-                    let (s, c) = &t.concepts[e.concept as usize];
-                    (e.day, s.clone(), c.clone())
-                })
-                .collect();
-            v.sort();
-            v
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 #[test]
 fn synthetic_fhir_round_trips_to_the_generator_events() {
     let generator = Generator::new(EhrConfig {
@@ -820,7 +798,7 @@ fn synthetic_fhir_round_trips_to_the_generator_events() {
         ));
         truth.insert((e.person_id, e.day, e.concept));
     }
-    let mut expected: Shape = by_person
+    let mut expected: Vec<Vec<(i32, String, String)>> = by_person
         .into_values()
         .map(|mut v| {
             v.sort();
@@ -830,7 +808,7 @@ fn synthetic_fhir_round_trips_to_the_generator_events() {
         .collect();
     expected.sort();
     assert_eq!(load.timelines.events.len(), truth.len());
-    assert_eq!(shape(&load.timelines), expected);
+    assert_eq!(load.timelines.named_events(), expected);
     for (i, (_, code)) in load.timelines.concepts.iter().enumerate() {
         let want = if code.starts_with('C') && load.timelines.concepts[i].0 == "CUI" {
             Modality::Note

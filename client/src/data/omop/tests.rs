@@ -13,20 +13,10 @@ fn write(dir: &Path, name: &str, text: &str) {
 
 /// Every patient's timeline, named by concept keys, in a canonical order.
 fn timelines(t: &Timelines) -> Vec<Timeline> {
-    let mut out: Vec<Timeline> = t
-        .iter()
-        .map(|events| {
-            events
-                .iter()
-                .map(|e| {
-                    let (s, c) = &t.concepts[e.concept as usize];
-                    (e.day, s.clone(), c.clone())
-                })
-                .collect()
-        })
-        .collect();
-    out.sort();
-    out
+    t.named_events()
+        .into_iter()
+        .map(|events| events.into_iter().collect())
+        .collect()
 }
 
 fn key(system: &str, code: &str) -> ConceptKey {

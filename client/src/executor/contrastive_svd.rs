@@ -10,7 +10,6 @@ use silo_common::privacy::noise::NoiseSource;
 
 use super::{Outcome, Progress, TaskContext, released};
 use crate::data::pairs;
-use crate::ledger::NewCharge;
 use crate::policy::Admitted;
 
 pub(crate) fn run<R: NoiseSource + ?Sized>(
@@ -35,13 +34,7 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
     });
     let data = match pairs::load(dataset) {
         Ok(d) => d,
-        Err(e) => {
-            tracing::error!(task = %task.task_id, error = %e, "cannot read dataset {}", dataset.name);
-            return Outcome::Failed(format!(
-                "dataset {} could not be read at the site (details in the site log); nothing was charged",
-                dataset.name
-            ));
-        }
+        Err(e) => return ctx.unreadable(dataset, &e),
     };
     // Train on the training split only: held-out rows stay out of every release of this job.
     let train = data.train_indices();
@@ -78,18 +71,14 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
         }
     };
     drop((image, text, data));
-    let new = NewCharge {
-        job_id: task.job_id.clone(),
-        task_id: task.task_id.clone(),
-        dataset: dataset.name.clone(),
-        mechanism: "gaussian".into(),
-        parameters: plan.parameters_json(exact.d1, exact.d2),
-        sensitivity: plan.sensitivity_json(),
-        guarantee: plan.guarantee(&dataset.privacy_unit),
+    let new = ctx.new_charge(
+        dataset,
         events,
-        delta: dataset.delta,
-        epsilon_budget: dataset.epsilon_budget,
-    };
+        "gaussian",
+        plan.parameters_json(exact.d1, exact.d2),
+        plan.sensitivity_json(),
+        plan.guarantee(&dataset.privacy_unit),
+    );
     let charge = match ctx.charge(&new, progress) {
         Ok(c) => c,
         Err(outcome) => return outcome,

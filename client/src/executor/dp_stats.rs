@@ -8,7 +8,6 @@ use silo_common::stats::{DpStatsPlan, bound_contributions};
 
 use super::{Outcome, Progress, TaskContext, released};
 use crate::data::csv;
-use crate::ledger::NewCharge;
 use crate::policy::Admitted;
 
 pub(crate) fn run<R: NoiseSource + ?Sized>(
@@ -70,18 +69,14 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
     };
     drop(kept);
 
-    let new = NewCharge {
-        job_id: task.job_id.clone(),
-        task_id: task.task_id.clone(),
-        dataset: dataset.name.clone(),
-        mechanism: plan.mechanism_name().to_string(),
-        parameters: plan.parameters_json(),
-        sensitivity: plan.sensitivity_json(),
-        guarantee: plan.guarantee(&dataset.privacy_unit),
+    let new = ctx.new_charge(
+        dataset,
         events,
-        delta: dataset.delta,
-        epsilon_budget: dataset.epsilon_budget,
-    };
+        plan.mechanism_name(),
+        plan.parameters_json(),
+        plan.sensitivity_json(),
+        plan.guarantee(&dataset.privacy_unit),
+    );
     let charge = match ctx.charge(&new, progress) {
         Ok(c) => c,
         Err(outcome) => return outcome,

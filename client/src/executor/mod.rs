@@ -201,6 +201,45 @@ impl TaskContext<'_> {
         Ok(())
     }
 
+    /// The failure for a dataset that cannot be read. The full error (file, line, header)
+    /// goes to the site's log only: it describes the data, and only declared metadata may
+    /// leave the site (DESIGN section 2, rule 1b).
+    pub fn unreadable(
+        &self,
+        dataset: &crate::config::DatasetConfig,
+        error: &dyn std::fmt::Display,
+    ) -> Outcome {
+        tracing::error!(task = %self.task.task_id, error = %error, "cannot read dataset {}", dataset.name);
+        Outcome::Failed(format!(
+            "dataset {} could not be read at the site (details in the site log); nothing was charged",
+            dataset.name
+        ))
+    }
+
+    /// The ledger entry of this task's release on `dataset`.
+    pub fn new_charge(
+        &self,
+        dataset: &crate::config::DatasetConfig,
+        events: Vec<silo_common::privacy::Composition>,
+        mechanism: &str,
+        parameters: serde_json::Value,
+        sensitivity: serde_json::Value,
+        guarantee: String,
+    ) -> crate::ledger::NewCharge {
+        crate::ledger::NewCharge {
+            job_id: self.task.job_id.clone(),
+            task_id: self.task.task_id.clone(),
+            dataset: dataset.name.clone(),
+            mechanism: mechanism.to_string(),
+            parameters,
+            sensitivity,
+            guarantee,
+            events,
+            delta: dataset.delta,
+            epsilon_budget: dataset.epsilon_budget,
+        }
+    }
+
     /// Step 4: refuses if cancelled, else charges `new` durably. `Err` is the outcome to
     /// return (nothing charged, or a refusal when the budget ran out meanwhile).
     pub fn charge(

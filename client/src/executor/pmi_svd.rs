@@ -15,7 +15,6 @@ use silo_common::spec::MAX_VOCABULARY;
 
 use super::{Outcome, Progress, TaskContext};
 use crate::data::ehr;
-use crate::ledger::NewCharge;
 use crate::policy::Admitted;
 
 /// The round parameters the coordinator sends.
@@ -83,13 +82,7 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
     });
     let load = match ehr::load(dataset) {
         Ok(l) => l,
-        Err(e) => {
-            tracing::error!(task = %task.task_id, error = %e, "cannot read dataset {}", dataset.name);
-            return Outcome::Failed(format!(
-                "dataset {} could not be read at the site (details in the site log); nothing was charged",
-                dataset.name
-            ));
-        }
+        Err(e) => return ctx.unreadable(dataset, &e),
     };
     for file in &load.files {
         if let Some(summary) = file.skipped_summary() {
@@ -158,18 +151,14 @@ pub(crate) fn run<R: NoiseSource + ?Sized>(
             )
         }
     };
-    let new = NewCharge {
-        job_id: task.job_id.clone(),
-        task_id: task.task_id.clone(),
-        dataset: dataset.name.clone(),
-        mechanism: mechanism.into(),
+    let new = ctx.new_charge(
+        dataset,
+        events,
+        mechanism,
         parameters,
         sensitivity,
-        guarantee: plan.guarantee(&dataset.privacy_unit),
-        events,
-        delta: dataset.delta,
-        epsilon_budget: dataset.epsilon_budget,
-    };
+        plan.guarantee(&dataset.privacy_unit),
+    );
 
     let charge = match ctx.charge(&new, progress) {
         Ok(c) => c,
